@@ -1,0 +1,85 @@
+"""durable-automation: durable automations for Python and Django, running on Temporal.
+
+Decorated workflows, event handlers, agents, timers and schedules compile into
+Temporal workflows and activities; every sleep, wait, offset and schedule is a
+Temporal timer, signal or schedule. The public API is re-exported here.
+"""
+
+from __future__ import annotations
+
+from ._settings import Settings, configure, get_settings
+from .events import Event, on_event, on_event_cancelled, on_event_created
+from .exceptions import (
+    ConfigurationError,
+    DefinitionError,
+    DurableAutomationError,
+    InvalidCommandError,
+    NotConnectedError,
+    RegistrationError,
+    RunCancelledError,
+    RunError,
+    RunFailedError,
+    RunNotFoundError,
+    SignalPayloadError,
+    SyncCallInEventLoopError,
+    UnknownAutomationError,
+)
+from .workflows import (
+    Engine,
+    Retry,
+    Run,
+    StepInfo,
+    complete,
+    engine,
+    event_workflow,
+    fail,
+    get_context,
+    goto,
+    sleep,
+    step,
+    step_info,
+    wait,
+    wait_for_event,
+    workflow,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigurationError",
+    "DefinitionError",
+    "DurableAutomationError",
+    "Engine",
+    "Event",
+    "InvalidCommandError",
+    "NotConnectedError",
+    "RegistrationError",
+    "Retry",
+    "Run",
+    "RunCancelledError",
+    "RunError",
+    "RunFailedError",
+    "RunNotFoundError",
+    "Settings",
+    "SignalPayloadError",
+    "StepInfo",
+    "SyncCallInEventLoopError",
+    "UnknownAutomationError",
+    "complete",
+    "configure",
+    "engine",
+    "event_workflow",
+    "fail",
+    "get_context",
+    "get_settings",
+    "goto",
+    "on_event",
+    "on_event_cancelled",
+    "on_event_created",
+    "sleep",
+    "step",
+    "step_info",
+    "wait",
+    "wait_for_event",
+    "workflow",
+]

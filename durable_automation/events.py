@@ -1,0 +1,20 @@
+"""Single-step event automations: ``@on_event``, ``@on_event_created``, ``@on_event_cancelled``.
+
+A handler is a function that receives the event (``event.entity`` is the model
+instance under Django). Each invocation is its own Temporal run, named after the
+handler, with an id derived from the event, so a repeated delivery runs it once.
+"""
+
+from __future__ import annotations
+
+from ._definitions import HandlerDefinition, on_event, on_event_cancelled, on_event_created
+from ._events import Event, set_entity_resolver
+
+__all__ = [
+    "Event",
+    "HandlerDefinition",
+    "on_event",
+    "on_event_cancelled",
+    "on_event_created",
+    "set_entity_resolver",
+]

@@ -1,0 +1,141 @@
+"""The exceptions raised by durable-automation.
+
+Every exception the SDK raises on purpose derives from one root, so
+``except DurableAutomationError`` catches them all::
+
+    DurableAutomationError
+    ├── DefinitionError            a decorated class or function is invalid (decoration time)
+    ├── RegistrationError          two automations/tasks share a name, or a name is unknown
+    │   └── UnknownAutomationError
+    ├── ConfigurationError         settings are missing or wrong
+    ├── NotConnectedError          no Temporal server could be reached
+    ├── SyncCallInEventLoopError   a sync call was made where the async twin is required
+    ├── SignalPayloadError         a signal payload does not validate against a waiting Context
+    ├── InvalidCommandError        a step returned something that is not a command
+    └── RunError                   something about one run
+        ├── RunFailedError         the run ended in failure (``fail()`` or an exhausted retry)
+        ├── RunCancelledError      the run was cancelled
+        └── RunNotFoundError       no run has that id
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConfigurationError",
+    "DefinitionError",
+    "DurableAutomationError",
+    "InvalidCommandError",
+    "NotConnectedError",
+    "RegistrationError",
+    "RunCancelledError",
+    "RunError",
+    "RunFailedError",
+    "RunNotFoundError",
+    "SignalPayloadError",
+    "SyncCallInEventLoopError",
+    "UnknownAutomationError",
+]
+
+
+class DurableAutomationError(Exception):
+    """Root of every error durable-automation raises on purpose."""
+
+
+class DefinitionError(DurableAutomationError):
+    """A decorated automation is invalid; raised when the decorator runs.
+
+    Attributes:
+        target: The qualified name of the class or function being decorated.
+        problems: Every problem found, so all can be fixed in one pass.
+    """
+
+    def __init__(self, target: str, problems: Sequence[str]) -> None:
+        self.target = target
+        self.problems = list(problems)
+        count = len(self.problems)
+        reason = "reason" if count == 1 else "reasons"
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"Invalid automation {target} for {count} {reason}:\n{lines}")
+
+
+class RegistrationError(DurableAutomationError):
+    """A name is registered twice, or a name that was looked up is not registered."""
+
+
+class UnknownAutomationError(RegistrationError):
+    """No automation is registered under the given name.
+
+    Attributes:
+        name: The name that was looked up.
+    """
+
+    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+        self.name = name
+        hint = f" Registered automations: {', '.join(sorted(known))}." if known else ""
+        super().__init__(
+            f"No automation named {name!r} is registered; was the module defining it "
+            f"imported (or listed in DURABLE_AUTOMATION['AUTOMATION_MODULES'])?{hint}"
+        )
+
+
+class ConfigurationError(DurableAutomationError):
+    """A setting is missing or has a value that cannot work."""
+
+
+class NotConnectedError(DurableAutomationError):
+    """The Temporal server could not be reached."""
+
+
+class SyncCallInEventLoopError(DurableAutomationError):
+    """A blocking call was made from inside a running event loop."""
+
+
+class SignalPayloadError(DurableAutomationError, ValueError):
+    """A signal payload does not validate against the Context of a run waiting for it.
+
+    Nothing was delivered: every waiting run keeps waiting with its Context intact.
+    """
+
+
+class InvalidCommandError(DurableAutomationError):
+    """A step returned a value that is not a command, or a command naming an unknown step."""
+
+
+class RunError(DurableAutomationError):
+    """An error about one run.
+
+    Attributes:
+        run_id: The run's id (its Temporal workflow id).
+    """
+
+    def __init__(self, run_id: str, message: str) -> None:
+        self.run_id = run_id
+        super().__init__(message)
+
+
+class RunFailedError(RunError):
+    """The run ended in failure.
+
+    Attributes:
+        reason: The ``fail()`` reason, or the error of the step whose retries ran out.
+    """
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(run_id, f"Run {run_id} failed: {reason}")
+
+
+class RunCancelledError(RunError):
+    """The run was cancelled before it completed."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id, f"Run {run_id} was cancelled")
+
+
+class RunNotFoundError(RunError):
+    """No run exists with the given id."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id, f"No run with id {run_id!r} exists")

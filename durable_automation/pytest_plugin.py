@@ -1,0 +1,1 @@
+"""pytest plugin (entry point ``durable_automation``); fixtures are added below."""

