@@ -32,9 +32,42 @@ from ._signal_hub import hub_id
 from ._wire import RESCHEDULE_SIGNAL, DeliverRequest, EventWire, StartInput
 from .exceptions import SignalPayloadError
 
-__all__ = ["Engine", "engine"]
+__all__ = ["ClaimFilter", "Engine", "EventHook", "add_event_hook", "engine", "set_claim_filter"]
 
 T = TypeVar("T")
+
+# Extension points for subsystems that react to events (agents, the Django relay).
+# A hook receives the engine, the event's wire form and the original event object,
+# and returns the runs it started or signalled.
+EventHook = Callable[["Engine", EventWire, Any], Awaitable[list[Run]]]
+EventStage = str  # "occurred" | "scheduled" | "rescheduled" | "cancelled"
+_event_hooks: dict[EventStage, list[EventHook]] = {
+    "occurred": [], "scheduled": [], "rescheduled": [], "cancelled": [],
+}
+# Returns who holds a claim on the event (e.g. an agent's run id), or None. Claimed
+# events reach only the claimant and automations declared with ignores_claims=True.
+ClaimFilter = Callable[["Engine", EventWire], Awaitable[str | None]]
+_claim_filter: ClaimFilter | None = None
+
+
+def add_event_hook(stage: EventStage, hook: EventHook) -> None:
+    """Call ``hook`` whenever an event reaches ``stage`` (idempotent)."""
+    hooks = _event_hooks[stage]
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+def set_claim_filter(claim_filter: ClaimFilter | None) -> None:
+    """Install the function that says whether an event is claimed."""
+    global _claim_filter
+    _claim_filter = claim_filter
+
+
+async def _run_hooks(stage: EventStage, eng: Engine, wire: EventWire, event: Any) -> list[Run]:
+    runs: list[Run] = []
+    for hook in _event_hooks[stage]:
+        runs.extend(await hook(eng, wire, event))
+    return runs
 
 
 @dataclass
@@ -288,14 +321,19 @@ class Engine:
         event, so a repeated delivery starts nothing twice.
         """
         wire = to_event_wire(event)
+        claimed_by = await _claim_filter(self, wire) if _claim_filter is not None else None
         runs: list[Run] = []
-        for definition in registry.event_workflows(wire.name):
-            if definition.offset < timedelta(0) and wire.scheduled:
-                continue  # started, waiting, when the event was scheduled
-            runs.append(await self._start_event_workflow(definition, event, wire))
+        if claimed_by is None:
+            for definition in registry.event_workflows(wire.name):
+                if definition.offset < timedelta(0) and wire.scheduled:
+                    continue  # started, waiting, when the event was scheduled
+                runs.append(await self._start_event_workflow(definition, event, wire))
         for handler in registry.event_handlers(wire.name, "occurred"):
-            runs.append(await self._start_handler(handler, wire))
-        await self.asignal(f"event:{wire.name}", dict(wire.data))
+            if claimed_by is None or handler.ignores_claims:
+                runs.append(await self._start_handler(handler, wire))
+        runs.extend(await _run_hooks("occurred", self, wire, event))
+        if claimed_by is None:
+            await self.asignal(f"event:{wire.name}", dict(wire.data))
         return runs
 
     def handle_event_occurred(self, event: Any) -> list[Run]:
@@ -310,6 +348,7 @@ class Engine:
         for definition in registry.event_workflows(wire.name):
             if definition.offset < timedelta(0):
                 runs.append(await self._start_event_workflow(definition, event, wire))
+        runs.extend(await _run_hooks("scheduled", self, wire, event))
         return runs
 
     def handle_event_scheduled(self, event: Any) -> list[Run]:
@@ -333,6 +372,7 @@ class Engine:
                 except RPCError as err:
                     if err.status != RPCStatusCode.NOT_FOUND:
                         raise
+        moved += len(await _run_hooks("rescheduled", self, wire, event))
         return moved
 
     def handle_event_rescheduled(self, event: Any) -> int:
@@ -350,7 +390,10 @@ class Engine:
                         await self._on_loop(run.acancel)
                 except Exception:  # noqa: BLE001 - a run that never started needs nothing
                     pass
-        return [await self._start_handler(h, wire) for h in registry.event_handlers(wire.name, "cancelled")]
+        runs = [await self._start_handler(h, wire)
+                for h in registry.event_handlers(wire.name, "cancelled")]
+        runs.extend(await _run_hooks("cancelled", self, wire, event))
+        return runs
 
     def handle_event_cancelled(self, event: Any) -> list[Run]:
         """Sync twin of :meth:`ahandle_event_cancelled`."""

@@ -31,6 +31,11 @@ __all__ = ["AutomationWorker", "run_worker", "sandbox_runner"]
 
 log = logging.getLogger("durable_automation.worker")
 
+# Modules of the SDK that contribute worker components (their own Temporal workflows
+# and activities) when imported. Imported by every worker, so a user who never
+# imports e.g. the timers module still gets a worker that can run timers.
+BUILTIN_COMPONENT_MODULES: tuple[str, ...] = ()
+
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
     """The workflow sandbox, with the SDK and pydantic passed through.
@@ -72,6 +77,7 @@ class AutomationWorker:
         **worker_options: Any,
     ) -> None:
         settings = settings or get_settings()
+        import_automation_modules(BUILTIN_COMPONENT_MODULES)
         _interpreter.defaults.step_timeout = settings.step_timeout
         _interpreter.defaults.heartbeat_timeout = settings.heartbeat_timeout
         self.client = client
