@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -26,6 +27,8 @@ class StepInfo:
         attempt: Temporal attempt number of this execution (1 unless retried).
         wake: Why the step was re-entered after a wait: the signal and its payload,
             or ``timed_out=True``; ``None`` otherwise.
+        scheduled_at: When the server scheduled this attempt (virtual time under
+            ``time_machine``).
     """
 
     automation: str
@@ -34,6 +37,7 @@ class StepInfo:
     visit: int
     attempt: int
     wake: WakeWire | None = None
+    scheduled_at: datetime | None = None
 
     @property
     def idempotency_key(self) -> str:

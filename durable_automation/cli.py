@@ -1,0 +1,112 @@
+"""The ``durable-automation`` command: ``worker``, ``dev`` and ``status``.
+
+Exit: once a command has finished and flushed its output, the process ends with
+``os._exit(code)``. temporalio's Rust core has crashed here during interpreter
+shutdown after every client and worker was closed (segfault or
+``PyGILState_Release`` abort; upstream sdk-python issue #300), which would turn a
+clean Ctrl-C into a crash report and a signal exit status. Nothing is left to
+clean up at that point: workers have drained and servers have been stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from ._settings import configure
+from .exceptions import DurableAutomationError
+
+__all__ = ["build_parser", "main", "run"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (shared with ``python -m worker``)."""
+    parser = argparse.ArgumentParser(
+        prog="durable-automation",
+        description="Run durable automations on Temporal.",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    worker = commands.add_parser(
+        "worker", help="run a worker for the registered automations until SIGINT/SIGTERM"
+    )
+    _connection_options(worker)
+    worker.add_argument("modules", nargs="*", metavar="MODULE",
+                        help="automation modules to import (added to AUTOMATION_MODULES)")
+
+    dev = commands.add_parser(
+        "dev", help="start the Temporal dev server (with UI) and a worker, until Ctrl-C"
+    )
+    dev.add_argument("modules", nargs="*", metavar="MODULE", help="automation modules to import")
+    dev.add_argument("--db-file", default=".durable-automation/dev.sqlite3",
+                     help="SQLite file for the server's state (default: %(default)s)")
+    dev.add_argument("--port", type=int, default=7233, help="gRPC port (default: %(default)s)")
+    dev.add_argument("--ui-port", type=int, default=8233, help="web UI port (default: %(default)s)")
+
+    status = commands.add_parser("status", help="show live runs, waits and schedules")
+    _connection_options(status)
+    status.add_argument("--limit", type=int, default=50, help="rows at most (default: 50)")
+    return parser
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--address", help="Temporal frontend host:port (setting ADDRESS)")
+    parser.add_argument("--namespace", help="Temporal namespace (setting NAMESPACE)")
+    parser.add_argument("--task-queue", help="task queue (setting TASK_QUEUE)")
+
+
+def _apply_connection_options(args: argparse.Namespace) -> None:
+    overrides = {
+        key: getattr(args, key)
+        for key in ("address", "namespace", "task_queue")
+        if getattr(args, key, None)
+    }
+    if overrides:
+        configure(**overrides)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run a command and return its exit code (no hard exit; for tests and embedding)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "worker":
+            _apply_connection_options(args)
+            from .worker import run_worker
+
+            asyncio.run(run_worker(args.modules))
+            return 0
+        if args.command == "dev":
+            from .devstack import run_dev_stack
+
+            return run_dev_stack(args.modules, db_file=args.db_file, port=args.port,
+                                 ui_port=args.ui_port)
+        if args.command == "status":
+            _apply_connection_options(args)
+            from .status import print_status
+
+            return asyncio.run(print_status(limit=args.limit))
+    except DurableAutomationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``durable-automation`` script; ends the process (see module docs)."""
+    code = run(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
