@@ -127,7 +127,7 @@ class StepRunner:
         info = StepInfo(
             automation=definition.name, run_id=step_input.run_id, step=step_input.step,
             visit=step_input.visit, attempt=activity.info().attempt, wake=step_input.wake,
-            scheduled_at=activity.info().current_attempt_scheduled_time,
+            started_at=activity.info().started_time,
         )
         token = current.set(_Current(context=context, info=info, extra={}))
         try:

@@ -27,7 +27,7 @@ class StepInfo:
         attempt: Temporal attempt number of this execution (1 unless retried).
         wake: Why the step was re-entered after a wait: the signal and its payload,
             or ``timed_out=True``; ``None`` otherwise.
-        scheduled_at: When the server scheduled this attempt (virtual time under
+        started_at: When the server started this attempt (virtual time under
             ``time_machine``).
     """
 
@@ -37,7 +37,7 @@ class StepInfo:
     visit: int
     attempt: int
     wake: WakeWire | None = None
-    scheduled_at: datetime | None = None
+    started_at: datetime | None = None
 
     @property
     def idempotency_key(self) -> str:

@@ -24,7 +24,6 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
-from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
@@ -191,12 +190,16 @@ class TimeMachine:
         if raw.HasField("pending_workflow_task"):
             return True
         for activity in raw.pending_activities:
-            # A retry waiting out its backoff is idle until virtual time reaches it.
-            retry_at = activity.next_attempt_schedule_time
+            # A retry waiting out its backoff is idle until virtual time reaches it: its
+            # last attempt ended after it last started, and no new attempt has begun. (The
+            # test server reports such an activity as STARTED and leaves
+            # next_attempt_schedule_time unset, so the timestamps are what tell.)
+            ended = activity.last_attempt_complete_time
             in_backoff = (
-                activity.state != PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-                and activity.attempt > 1 and retry_at.seconds
-                and retry_at.ToDatetime(timezone.utc) > now
+                activity.attempt > 1
+                and activity.HasField("last_failure")
+                and ended.seconds > 0
+                and ended.ToNanoseconds() >= activity.last_started_time.ToNanoseconds()
             )
             return not in_backoff
         # The test server does not always report a pending workflow task: a run of ours
