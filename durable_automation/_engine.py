@@ -205,17 +205,24 @@ class Engine:
             UnknownAutomationError: No workflow of that name is registered here.
         """
         definition = registry.get_workflow(name)
-        context = definition.create_context(**kwargs)
-        slug = _scalar_slug(kwargs)
-        run_id = f"{name}:{slug + ':' if slug else ''}{uuid.uuid4().hex[:8]}"
-        summary = f"Started by engine.start({name!r}{', ' + slug if slug else ''})"
-        await self._on_loop(self._start, definition.name, run_id, StartInput(
-            context=context.model_dump(mode="json")), summary)
-        return Run(self, run_id, name)
+        # create_context is user code (it may use the ORM): never run it on a loop thread.
+        context = await asyncio.to_thread(definition.create_context, **kwargs)
+        return await self._on_loop(self._start_manual, definition, kwargs, context)
 
     def start(self, name: str, /, **kwargs: Any) -> Run:
         """Sync twin of :meth:`astart`."""
-        return self._sync(self.astart, name, name="engine.start", kwargs=kwargs)
+        definition = registry.get_workflow(name)
+        context = definition.create_context(**kwargs)
+        return self._sync(self._start_manual, definition, kwargs, context, name="engine.start")
+
+    async def _start_manual(
+        self, definition: WorkflowDefinition, kwargs: dict[str, Any], context: BaseModel
+    ) -> Run:
+        slug = _scalar_slug(kwargs)
+        run_id = f"{definition.name}:{slug + ':' if slug else ''}{uuid.uuid4().hex[:8]}"
+        summary = f"Started by engine.start({definition.name!r}{', ' + slug if slug else ''})"
+        await self._start(definition.name, run_id, StartInput(context=_dump(context)), summary)
+        return Run(self, run_id, definition.name)
 
     async def _start(
         self, name: str, run_id: str, start: StartInput, summary: str, *, idempotent: bool = False
@@ -403,7 +410,8 @@ class Engine:
         self, definition: WorkflowDefinition, event: Any, wire: EventWire
     ) -> Run:
         run_id = _event_run_id(definition.name, wire)
-        context = definition.create_context(event=event)
+        # User code (event.entity hits the ORM): off the loop thread.
+        context = await asyncio.to_thread(definition.create_context, event=event)
         start_at = None
         if definition.offset:
             start_at = (wire.at or await self.anow()) + definition.offset

@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         WakeWire,
         Waiter,
     )
-    from ._signal_hub import hub_id
+    from ._signal_hub import describe_errors, hub_id
 
 __all__ = ["AutomationWorkflow", "StepDefaults", "defaults", "format_duration"]
 
@@ -156,7 +156,8 @@ class AutomationWorkflow:
                 merge_payload(self._definition.context_cls, self._context, payload)
             except ValidationError as exc:
                 raise ApplicationError(
-                    f"Payload does not fit {self._name}.Context: {exc}", type="InvalidPayload"
+                    "Signal payload rejected: " + describe_errors(f"{self._name}.Context", exc),
+                    type="InvalidPayload",
                 ) from None
 
     # ── main ──────────────────────────────────────────────────────────────────────

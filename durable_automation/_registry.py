@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .exceptions import RegistrationError, UnknownAutomationError
 
 if TYPE_CHECKING:
+    from ._agent_definitions import AgentDefinition
     from ._definitions import HandlerDefinition, WorkflowDefinition
 
 __all__ = ["Registry", "WorkerComponent", "add_worker_component", "registry"]
@@ -43,6 +44,7 @@ class Registry:
     workflows: dict[str, WorkflowDefinition] = field(default_factory=dict)
     handlers: dict[str, HandlerDefinition] = field(default_factory=dict)
     components: dict[str, WorkerComponent] = field(default_factory=dict)
+    agents: dict[str, AgentDefinition] = field(default_factory=dict)
     # Any automation kind (agents, tasks...) registers its name here so names stay unique
     # across kinds: a name is a Temporal workflow type, and the UI lists runs by it.
     _owners: dict[str, str] = field(default_factory=dict)
@@ -69,6 +71,11 @@ class Registry:
         """Register a single-step event handler."""
         self.claim_name(definition.name, definition.qualname)
         self.handlers[definition.name] = definition
+
+    def add_agent(self, definition: AgentDefinition) -> None:
+        """Register a long-running agent."""
+        self.claim_name(definition.name, definition.qualname)
+        self.agents[definition.name] = definition
 
     def get_workflow(self, name: str) -> WorkflowDefinition:
         """Return the step workflow named ``name``.
@@ -105,6 +112,7 @@ class Registry:
         """Forget ``name`` (used by tests that define throw-away automations)."""
         self.workflows.pop(name, None)
         self.handlers.pop(name, None)
+        self.agents.pop(name, None)
         self._owners.pop(name, None)
 
 

@@ -32,7 +32,9 @@ with workflow.unsafe.imports_passed_through():
     from ._registry import registry
     from ._wire import WAKE_SIGNAL, DeliverRequest, WakeWire, Waiter
 
-__all__ = ["HUB_WORKFLOW", "IDLE_TIMEOUT", "SignalHub", "hub_id", "validate_partial"]
+__all__ = [
+    "HUB_WORKFLOW", "IDLE_TIMEOUT", "SignalHub", "describe_errors", "hub_id", "validate_partial",
+]
 
 HUB_WORKFLOW = "durable_automation.signal_hub"
 IDLE_TIMEOUT = timedelta(hours=1)
@@ -57,6 +59,15 @@ def validate_partial(context_cls: type[BaseModel], payload: dict[str, Any] | Non
     for key, value in (payload or {}).items():
         if key in fields:
             context_cls.__pydantic_validator__.validate_assignment(blank, key, value)
+
+
+def describe_errors(owner: str, exc: ValidationError) -> str:
+    """One line per bad field: ``owner.field: what is wrong (got value)``."""
+    return "; ".join(
+        f"{owner}.{'.'.join(str(p) for p in error['loc'])}: {error['msg']} "
+        f"(got {error.get('input')!r})"
+        for error in exc.errors()
+    )
 
 
 @workflow.defn(name=HUB_WORKFLOW)
@@ -132,7 +143,7 @@ class SignalHub:
             try:
                 validate_partial(definition.context_cls, request.payload)
             except ValidationError as exc:
-                problems.append(f"{automation}.Context: {exc}")
+                problems.append(describe_errors(f"{automation}.Context", exc))
         if problems:
             raise ApplicationError(
                 "Signal payload rejected, nothing was delivered: " + "; ".join(problems),

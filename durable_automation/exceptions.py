@@ -12,6 +12,7 @@ Every exception the SDK raises on purpose derives from one root, so
     ├── SyncCallInEventLoopError   a sync call was made where the async twin is required
     ├── SignalPayloadError         a signal payload does not validate against a waiting Context
     ├── InvalidCommandError        a step returned something that is not a command
+    ├── ClaimHeldError             events are already claimed by another agent
     └── RunError                   something about one run
         ├── RunFailedError         the run ended in failure (``fail()`` or an exhausted retry)
         ├── RunCancelledError      the run was cancelled
@@ -23,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "ClaimHeldError",
     "ConfigurationError",
     "DefinitionError",
     "DurableAutomationError",
@@ -139,3 +141,22 @@ class RunNotFoundError(RunError):
 
     def __init__(self, run_id: str) -> None:
         super().__init__(run_id, f"No run with id {run_id!r} exists")
+
+
+class ClaimHeldError(DurableAutomationError):
+    """``claims.hold`` found the events already claimed by another agent (nothing changed).
+
+    Attributes:
+        event_name: The claimed event.
+        key: The claimed match, as a key (``sender_id=5``).
+        holder: Id of the agent that holds the claim.
+    """
+
+    def __init__(self, event_name: str, key: str, holder: str) -> None:
+        self.event_name = event_name
+        self.key = key
+        self.holder = holder
+        super().__init__(
+            f"{event_name!r} events matching {key} are already claimed by {holder}; wait for "
+            "it to release them (claims.release, or AgentManager.complete on that agent)"
+        )
