@@ -8,6 +8,7 @@ Every exception the SDK raises on purpose derives from one root, so
     ├── RegistrationError          two automations/tasks share a name, or a name is unknown
     │   └── UnknownAutomationError
     ├── ConfigurationError         settings are missing or wrong
+    ├── EntityNotFoundError        an event's entity (model or row) no longer exists
     ├── NotConnectedError          no Temporal server could be reached
     ├── SyncCallInEventLoopError   a sync call was made where the async twin is required
     ├── SignalPayloadError         a signal payload does not validate against a waiting Context
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigurationError",
     "DefinitionError",
     "DurableAutomationError",
+    "EntityNotFoundError",
     "InvalidCommandError",
     "NotConnectedError",
     "RegistrationError",
@@ -160,3 +162,17 @@ class ClaimHeldError(DurableAutomationError):
             f"{event_name!r} events matching {key} are already claimed by {holder}; wait for "
             "it to release them (claims.release, or AgentManager.complete on that agent)"
         )
+
+
+class EntityNotFoundError(DurableAutomationError, LookupError):
+    """An event's entity cannot be loaded: its model no longer exists, or the row is gone.
+
+    Attributes:
+        entity_type: ``app_label.model`` of the entity.
+        entity_id: Its primary key, as a string.
+    """
+
+    def __init__(self, entity_type: str, entity_id: str, message: str) -> None:
+        self.entity_type = entity_type
+        self.entity_id = entity_id
+        super().__init__(message)
