@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -133,13 +134,27 @@ class DevServer:
                     f"The Temporal dev server exited at start (code {self._process.returncode}); "
                     f"command: {' '.join(self.command())}"
                 )
-            try:
-                asyncio.run(self._probe())
+            if self._probe_ok():
                 return
-            except Exception:  # noqa: BLE001 - not up yet
-                time.sleep(0.1)
+            time.sleep(0.1)
         self.stop()
         raise NotConnectedError(f"The Temporal dev server did not start within {timeout:.0f}s")
+
+    def _probe_ok(self) -> bool:
+        # On a thread of its own: start() may be called from code running an event loop.
+        outcome: list[bool] = []
+
+        def probe() -> None:
+            try:
+                asyncio.run(self._probe())
+                outcome.append(True)
+            except Exception:  # noqa: BLE001 - not up yet
+                outcome.append(False)
+
+        thread = threading.Thread(target=probe, name="dev-server-probe")
+        thread.start()
+        thread.join()
+        return bool(outcome and outcome[0])
 
     async def _probe(self) -> None:
         client = await Client.connect(self.address)
