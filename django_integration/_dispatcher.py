@@ -1,0 +1,114 @@
+"""The background dispatcher: forwards committed events without making the request wait.
+
+``transaction.on_commit`` hands the ids of the rows just committed to
+:data:`dispatcher`, which returns at once; a daemon thread claims the rows and
+forwards them (the Temporal calls run on a private event loop, with a timeout). The
+request therefore never waits for Temporal at all.
+
+When Temporal cannot be reached, the rows stay in the outbox (``needs_delivery``) and
+the dispatcher stops trying for :attr:`Dispatcher.backoff` so that a dead server
+does not cost every commit a timeout; the worker's relay (or ``manage.py
+automation_outbox relay``) delivers them once Temporal is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+from durable_automation._runtime import LoopThread
+
+from ._delivery import adeliver, claim, record
+from ._resolver import db_connections
+
+__all__ = ["Dispatcher", "dispatcher"]
+
+log = logging.getLogger("django_integration.dispatcher")
+
+
+class Dispatcher:
+    """A queue of committed event ids and the thread that forwards them.
+
+    Args:
+        timeout: Longest one event's forwarding may take before it is left to the relay.
+        backoff: After a failure to reach Temporal, skip forwarding for this long.
+    """
+
+    def __init__(self, timeout: float = 10.0, backoff: float = 5.0) -> None:
+        self.timeout = timeout
+        self.backoff = backoff
+        self._pending: list[int] = []
+        self._busy = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._loop: LoopThread | None = None
+        self._paused_until = 0.0
+
+    def submit(self, ids: Iterable[int]) -> None:
+        """Queue rows for forwarding (called by ``on_commit``; returns immediately)."""
+        with self._cond:
+            self._pending.extend(ids)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="da-dispatcher",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything submitted so far was handled; return False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                batch, self._pending = self._pending, []
+                self._busy = True
+            try:
+                if time.monotonic() >= self._paused_until:
+                    self._forward(batch)
+            except Exception:  # noqa: BLE001 - the thread must survive; rows stay queued
+                log.exception("Forwarding events %s failed; the relay will retry", batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _forward(self, ids: list[int]) -> None:
+        if self._loop is None:
+            self._loop = LoopThread("da-dispatcher-loop")
+        with db_connections():
+            deliveries = claim(ids)
+        for delivery in deliveries:
+            if time.monotonic() < self._paused_until:
+                outcome = None  # Temporal is down: leave the rest to the relay
+            else:
+                outcome = self._loop.run(adeliver(delivery, self.timeout))
+                if outcome.transient:
+                    log.warning("Cannot reach Temporal (%s); events stay in the outbox for "
+                                "the relay", outcome.error)
+                    self._paused_until = time.monotonic() + self.backoff
+            with db_connections():
+                if outcome is None:
+                    from .models import Event
+
+                    Event.objects.filter(pk=delivery.id).update(lease_until=None, lease_token="")
+                else:
+                    record(delivery, outcome)
+
+    def resume(self) -> None:
+        """Stop backing off (tests; the relay after it reached Temporal)."""
+        self._paused_until = 0.0
+
+
+dispatcher = Dispatcher()

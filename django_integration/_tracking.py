@@ -1,0 +1,238 @@
+"""``post_save`` / ``post_delete`` handlers that keep ``Event`` rows current.
+
+They run inside the transaction of the change (or right after it, in autocommit
+mode), write or update Event rows there, and ask for delivery once the transaction
+commits (``transaction.on_commit``): a rollback discards both the rows and the
+request. Cost is kept low: no query at all for a new instance whose events do not
+hold, one indexed SELECT for an existing one, and one INSERT for all new events.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+
+from ._definitions import EventDefinition, Evaluation
+from .models import Event, EventStatus
+
+__all__ = ["connect_models", "event_definitions", "tracked_models"]
+
+log = logging.getLogger("django_integration")
+
+_tracked: dict[type[models.Model], tuple[EventDefinition, ...]] = {}
+
+
+def event_definitions(model: type[models.Model]) -> tuple[EventDefinition, ...]:
+    """The valid ``EventDefinition`` entries of a model's ``events`` attribute."""
+    declared = getattr(model, "events", None)
+    if not isinstance(declared, (list, tuple)):
+        return ()
+    return tuple(d for d in declared if isinstance(d, EventDefinition))
+
+
+def tracked_models() -> dict[type[models.Model], tuple[EventDefinition, ...]]:
+    """Models whose saves and deletes maintain Event rows, with their definitions."""
+    return dict(_tracked)
+
+
+def connect_models(all_models: Iterable[type[models.Model]]) -> None:
+    """Connect the handlers to every model that declares events (idempotent)."""
+    for model in all_models:
+        if model is Event or model._meta.abstract:
+            continue
+        definitions = event_definitions(model)
+        if not definitions:
+            continue
+        _tracked[model] = definitions
+        uid = f"durable_automation:{model._meta.label_lower}"
+        post_save.connect(_on_post_save, sender=model, dispatch_uid=uid, weak=False)
+        post_delete.connect(_on_post_delete, sender=model, dispatch_uid=uid, weak=False)
+
+
+def _label(model: type[models.Model]) -> str:
+    return model._meta.concrete_model._meta.label_lower  # type: ignore[union-attr]
+
+
+def _aware(value: Any, field: models.Field[Any, Any] | None) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime) and field is not None:
+        value = field.to_python(value)  # a string assigned before save()
+    if isinstance(value, datetime) and timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value
+
+
+def _on_post_save(sender: type[models.Model], instance: models.Model, created: bool,
+                  raw: bool = False, using: str = "default", **_: Any) -> None:
+    if raw:  # loading fixtures: not a business change
+        return
+    definitions = _tracked.get(sender) or event_definitions(sender)
+    if not definitions:
+        return
+    track_save(sender, instance, created, using, definitions)
+
+
+def _on_post_delete(sender: type[models.Model], instance: models.Model,
+                    using: str = "default", **_: Any) -> None:
+    label = _label(sender)
+    live = Event.objects.using(using).filter(
+        entity_type=label, entity_id=str(instance.pk), status=EventStatus.SCHEDULED
+    )
+    ids = list(live.values_list("id", flat=True))
+    if not ids:
+        return
+    now = timezone.now()
+    Event.objects.using(using).filter(id__in=ids).update(
+        status=EventStatus.CANCELLED, error="the entity was deleted", updated_at=now,
+        version=models.F("version") + 1, needs_delivery=True,
+    )
+    _deliver_on_commit(ids, using)
+
+
+def track_save(model: type[models.Model], instance: models.Model, created: bool, using: str,
+               definitions: Sequence[EventDefinition]) -> list[int]:
+    """Bring the Event rows of ``instance`` up to date; return the ids that need delivery."""
+    evaluations = [(d, d.evaluate(instance)) for d in definitions]
+    if created and not any(e.holds or e.error for _, e in evaluations):
+        return []  # the common case of a new row with no event: no query at all
+    label = _label(model)
+    pk = str(instance.pk)
+    latest: dict[str, Event] = {}
+    if not created:
+        rows = Event.objects.using(using).filter(
+            entity_type=label, entity_id=pk, name__in=[d.name for d in definitions]
+        ).only("id", "name", "status", "at", "delivery_attempts")
+        for row in rows:  # newest first (Meta.ordering)
+            latest.setdefault(row.name, row)
+    meta = model._meta
+    now = timezone.now()
+    plan = _Plan()
+    for definition, ev in evaluations:
+        row = latest.get(definition.name)
+        if ev.error is not None:
+            log.warning("Event %r of %s:%s not evaluated: %s", definition.name, label, pk, ev.error)
+        if definition.scheduled:
+            field = meta.get_field(definition.date_field)  # type: ignore[arg-type]
+            _plan_scheduled(definition, ev, _aware(ev.at, field), row, plan)
+        else:
+            _plan_immediate(definition, ev, row, now, plan)
+    if plan.new_rows:
+        content_type = ContentType.objects.db_manager(using).get_for_model(
+            model, for_concrete_model=True)
+        for row in plan.new_rows:
+            row.entity_type, row.entity_id, row.content_type = label, pk, content_type
+    if plan.writes() > 1:
+        with transaction.atomic(using=using, savepoint=False):
+            changed = plan.apply(using, now)
+    else:
+        changed = plan.apply(using, now)
+    if changed:
+        _deliver_on_commit(changed, using)
+    return changed
+
+
+class _Plan:
+    """The writes one save needs: new rows (one INSERT) and updates of existing rows."""
+
+    def __init__(self) -> None:
+        self.new_rows: list[Event] = []
+        self.updates: list[tuple[int, bool, dict[str, Any]]] = []
+
+    def update(self, row: Event, *, deliver: bool, **values: Any) -> None:
+        self.updates.append((row.pk, deliver, values))
+
+    def writes(self) -> int:
+        return len(self.updates) + (1 if self.new_rows else 0)
+
+    def apply(self, using: str, now: datetime) -> list[int]:
+        changed: list[int] = []
+        for pk, deliver, values in self.updates:
+            values["updated_at"] = now
+            if deliver:
+                values["version"] = models.F("version") + 1
+                values["needs_delivery"] = True
+                changed.append(pk)
+            Event.objects.using(using).filter(pk=pk).update(**values)
+        if self.new_rows:
+            created = Event.objects.using(using).bulk_create(self.new_rows)
+            changed.extend(r.pk for r in created if r.pk is not None and r.needs_delivery)
+        return changed
+
+
+def _new(definition: EventDefinition, status: str, at: datetime | None, ev: Evaluation,
+         *, error: str = "") -> Event:
+    return Event(
+        name=definition.name, scheduled=definition.scheduled, status=status, at=at,
+        data=ev.data or {}, error=error,
+        needs_delivery=status in (EventStatus.PENDING, EventStatus.SCHEDULED),
+    )
+
+
+def _condition_failure(row: Event | None) -> bool:
+    # A failed row nothing was ever forwarded for: the condition raised at save time.
+    return row is not None and row.status == EventStatus.FAILED and row.delivery_attempts == 0
+
+
+def _plan_immediate(definition: EventDefinition, ev: Evaluation, row: Event | None,
+                    now: datetime, plan: _Plan) -> None:
+    if ev.error is not None:
+        if row is None:
+            plan.new_rows.append(_new(definition, EventStatus.FAILED, None, ev, error=ev.error))
+        elif _condition_failure(row):
+            plan.update(row, deliver=False, error=ev.error)
+        return
+    if not ev.holds:
+        return
+    if row is None or row.status == EventStatus.CANCELLED:
+        plan.new_rows.append(_new(definition, EventStatus.PENDING, now, ev))
+    elif _condition_failure(row):
+        plan.update(row, deliver=True, status=EventStatus.PENDING, at=now, error="",
+                    data=ev.data or {})
+    # pending or occurred: an immediate event occurs once per instance
+
+
+def _plan_scheduled(definition: EventDefinition, ev: Evaluation, at: datetime | None,
+                    row: Event | None, plan: _Plan) -> None:
+    live = row if row is not None and row.status == EventStatus.SCHEDULED else None
+    if ev.error is not None:
+        # Keep a live event (the condition is checked again when it is due), record why.
+        if live is not None:
+            plan.update(live, deliver=False, error=ev.error)
+        elif row is None or row.status != EventStatus.FAILED:
+            plan.new_rows.append(_new(definition, EventStatus.FAILED, at, ev, error=ev.error))
+        else:
+            plan.update(row, deliver=False, error=ev.error, at=at)
+        return
+    if not ev.holds:  # condition false, or no date: no event
+        if live is not None:
+            reason = "no date" if at is None else "the condition no longer holds"
+            plan.update(live, deliver=True, status=EventStatus.CANCELLED, error=reason)
+        return
+    if live is not None:
+        if live.at != at:
+            plan.update(live, deliver=True, at=at, error="")
+        return
+    if row is not None and row.status in (EventStatus.OCCURRED, EventStatus.FAILED) \
+            and row.at == at and not _condition_failure(row):
+        return  # already fired for this date
+    if _condition_failure(row):
+        assert row is not None
+        plan.update(row, deliver=True, status=EventStatus.SCHEDULED, at=at, error="",
+                    data=ev.data or {})
+        return
+    plan.new_rows.append(_new(definition, EventStatus.SCHEDULED, at, ev))
+
+
+def _deliver_on_commit(ids: list[int], using: str) -> None:
+    from ._dispatcher import dispatcher
+
+    ids = list(ids)
+    transaction.on_commit(lambda: dispatcher.submit(ids), using=using)

@@ -1,0 +1,95 @@
+"""Admin for events: filter by name, status and entity, open runs in the Temporal UI, re-send."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from durable_automation._settings import get_settings
+
+from .models import Event
+
+__all__ = ["EventAdmin"]
+
+
+def temporal_ui_url(run_id: str) -> str:
+    """Link to a run (workflow id) in the Temporal web UI (``UI_URL`` setting)."""
+    settings = get_settings()
+    base = (settings.ui_url or "").rstrip("/")
+    return (f"{base}/namespaces/{quote(settings.namespace, safe='')}/workflows/"
+            f"{quote(run_id, safe='')}")
+
+
+class EntityTypeFilter(admin.SimpleListFilter):
+    """Filter by the entity's model (``app_label.model``)."""
+
+    title = "entity"
+    parameter_name = "entity_type"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        types = Event.objects.order_by().values_list("entity_type", flat=True).distinct()
+        return [(t, t) for t in sorted(types)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Event]) -> QuerySet[Event]:
+        value = self.value()
+        return queryset.filter(entity_type=value) if value else queryset
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    """Events with their delivery state and links to their runs."""
+
+    list_display = ("id", "name", "entity", "status", "at", "occurred_at", "delivery", "runs")
+    list_filter = ("name", "status", EntityTypeFilter, "scheduled", "needs_delivery")
+    search_fields = ("name", "entity_id", "error")
+    date_hierarchy = "created_at"
+    actions = ["resend_events"]
+    readonly_fields = [f.name for f in Event._meta.fields] + ["runs"]
+
+    @admin.display(description="entity", ordering="entity_type")
+    def entity(self, obj: Event) -> str:
+        return obj.entity_ref
+
+    @admin.display(description="delivery")
+    def delivery(self, obj: Event) -> str:
+        if obj.needs_delivery:
+            error = f" ({obj.last_delivery_error[:80]})" if obj.last_delivery_error else ""
+            return f"waiting, {obj.delivery_attempts} attempt(s){error}"
+        return "delivered" if obj.delivered_at else "-"
+
+    @admin.display(description="runs in Temporal")
+    def runs(self, obj: Event) -> str:
+        ids = obj.run_ids()
+        if not ids:
+            return "-"
+        return format_html_join(
+            ", ", '<a href="{}" target="_blank" rel="noopener">{}</a>',
+            ((temporal_ui_url(run_id), run_id.split(":", 1)[0]) for run_id in ids),
+        ) or format_html("-")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # events come from model changes
+
+    @admin.action(description="Re-send selected events to Temporal")
+    def resend_events(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        from durable_automation.exceptions import DurableAutomationError
+
+        from .outbox import resend
+
+        try:
+            result = resend(list(queryset))
+        except DurableAutomationError as exc:
+            self.message_user(request, f"Could not re-send: {exc}", messages.ERROR)
+            return
+        level = messages.SUCCESS if not (result.failed or result.retry_later) else messages.WARNING
+        self.message_user(
+            request,
+            f"Re-sent {result.delivered} event(s); {result.failed} failed; "
+            f"{result.retry_later} left in the outbox (Temporal unreachable).",
+            level,
+        )

@@ -1,0 +1,101 @@
+"""Automations of the test app (auto-discovered): the seed's §2 and §3, and test helpers.
+
+The seed's code is kept as written, imports changed only; test-only automations
+record what they did as ``Effect`` rows (ORM calls from worker threads).
+"""
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+
+from django_integration.models import Event
+from durable_automation import (
+    complete,
+    event_workflow,
+    get_context,
+    on_event,
+    on_event_cancelled,
+    on_event_created,
+    step,
+    wait_for_event,
+)
+
+from .models import Effect
+
+
+# ── seed 001 §2 ────────────────────────────────────────────────────────────────────
+@on_event(event_name="reservation_confirmed")
+def send_welcome_email(event: Event) -> None:
+    reservation = event.entity  # fetches the Reservation instance
+    # do side-effect: email/webhook/etc.
+    Effect.objects.create(automation="send_welcome_email", entity=str(reservation.pk))
+
+
+# ── seed 001 §3 ────────────────────────────────────────────────────────────────────
+@event_workflow(event_name="checkin_due", offset=timedelta(minutes=-60))  # run 60m before check-in
+class PreArrivalReminder:
+    class Context(BaseModel):
+        reservation_id: int
+
+    @classmethod
+    def create_context(cls, event=None):
+        reservation = event.entity
+        return cls.Context(reservation_id=reservation.id)
+
+    @step(start=True)
+    def run(self):
+        # send reminder
+        Effect.objects.create(automation="PreArrivalReminder",
+                              entity=str(get_context().reservation_id))
+        return complete()
+
+
+# ── test helpers ───────────────────────────────────────────────────────────────────
+@on_event("checkin_due")
+def tb_checkin_arrived(event) -> None:
+    Effect.objects.create(automation="tb_checkin_arrived", entity=event.entity_id)
+
+
+@on_event_created("checkin_due")
+def tb_checkin_created(event) -> None:
+    Effect.objects.create(automation="tb_checkin_created", entity=event.entity_id)
+
+
+@on_event_cancelled("checkin_due")
+def tb_checkin_cancelled(event) -> None:
+    Effect.objects.create(automation="tb_checkin_cancelled", entity=event.entity_id)
+
+
+@on_event("tb_booking_paid")
+def tb_booking_paid_handler(event) -> None:
+    booking = event.entity
+    Effect.objects.create(automation="tb_booking_paid_handler", entity=booking.ref)
+
+
+@on_event("tb_booking_due")
+def tb_booking_due_handler(event) -> None:
+    Effect.objects.create(automation="tb_booking_due_handler", entity=event.entity.ref)
+
+
+@on_event("tb_fragile_ok")
+def tb_fragile_ok_handler(event) -> None:
+    Effect.objects.create(automation="tb_fragile_ok_handler", entity=event.entity_id)
+
+
+@event_workflow("tb_booking_paid")
+class TbAwaitDocs:
+    """Waits for an upload (wait_for_event bridged from a DocUpload save)."""
+
+    class Context(BaseModel):
+        ref: str
+        docs_ready: bool = False
+
+    @classmethod
+    def create_context(cls, event=None):
+        return cls.Context(ref=event.entity.ref)
+
+    @step(start=True)
+    def await_docs(self):
+        if get_context().docs_ready:
+            return complete(docs_ready=True)
+        return wait_for_event("tb_docs_uploaded", timeout=timedelta(hours=1))
