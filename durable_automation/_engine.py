@@ -8,6 +8,7 @@ that). Every method that talks to Temporal has an ``a``-prefixed async twin.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -21,6 +22,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ._activities import _call_wrapped
 from ._connect import connect
 from ._definitions import HandlerDefinition, WorkflowDefinition
 from ._events import Event, to_event_wire
@@ -206,7 +208,7 @@ class Engine:
         """
         definition = registry.get_workflow(name)
         # create_context is user code (it may use the ORM): never run it on a loop thread.
-        context = await asyncio.to_thread(definition.create_context, **kwargs)
+        context = await _user_code(definition.create_context, **kwargs)
         return await self._on_loop(self._start_manual, definition, kwargs, context)
 
     def start(self, name: str, /, **kwargs: Any) -> Run:
@@ -411,7 +413,7 @@ class Engine:
     ) -> Run:
         run_id = _event_run_id(definition.name, wire)
         # User code (event.entity hits the ORM): off the loop thread.
-        context = await asyncio.to_thread(definition.create_context, event=event)
+        context = await _user_code(definition.create_context, event=event)
         start_at = None
         if definition.offset:
             start_at = (wire.at or await self.anow()) + definition.offset
@@ -426,6 +428,13 @@ class Engine:
         await self._on_loop(self._start, handler.name, run_id, StartInput(event=wire), summary,
                             idempotent=True)
         return Run(self, run_id, handler.name)
+
+
+async def _user_code(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """Run user code (``create_context``) on a thread, inside the call wrappers: the Django
+    integration's wrapper closes the thread's database connection afterwards, which
+    would otherwise stay open in the executor thread (and block dropping a test DB)."""
+    return await asyncio.to_thread(_call_wrapped, functools.partial(fn, **kwargs), ())
 
 
 def _event_run_id(automation: str, wire: EventWire) -> str:
