@@ -82,7 +82,7 @@ def tb_fragile_ok_handler(event) -> None:
     Effect.objects.create(automation="tb_fragile_ok_handler", entity=event.entity_id)
 
 
-@event_workflow("tb_booking_paid")
+@event_workflow("tb_docs_requested")
 class TbAwaitDocs:
     """Waits for an upload (wait_for_event bridged from a DocUpload save)."""
 

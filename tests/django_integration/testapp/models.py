@@ -32,11 +32,13 @@ class Booking(models.Model):
     ref = models.CharField(max_length=40)
     paid = models.BooleanField(default=False)
     due_at = models.DateTimeField(null=True, blank=True)
+    needs_docs = models.BooleanField(default=False)
 
     events = [
         EventDefinition("tb_booking_paid", condition=lambda b: b.paid,
                         data=lambda b: {"ref": b.ref}),
         EventDefinition("tb_booking_due", date_field="due_at"),
+        EventDefinition("tb_docs_requested", condition=lambda b: b.needs_docs),
     ]
 
 

@@ -1,0 +1,42 @@
+"""Running the worker of a Django project: the automation worker plus the outbox relay.
+
+``manage.py automation_worker`` calls :func:`run_django_worker`. The relay forwards
+events that could not be forwarded when they were committed (Temporal was down, the
+web process died); everything else is the core worker (``durable_automation.worker``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterable
+
+from durable_automation.worker import run_worker
+
+from .outbox import arelay_forever
+
+__all__ = ["arun_django_worker", "run_django_worker"]
+
+
+async def arun_django_worker(modules: Iterable[str] = (), *, relay: bool = True,
+                             stop: asyncio.Event | None = None) -> None:
+    """Run the worker (and the relay) until ``stop`` is set or SIGINT/SIGTERM arrives."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+    relay_task = asyncio.create_task(arelay_forever(stop)) if relay else None
+    try:
+        await run_worker(modules, stop=stop)
+    finally:
+        stop.set()
+        if relay_task is not None:
+            await asyncio.gather(relay_task, return_exceptions=True)
+
+
+def run_django_worker(modules: Iterable[str] = (), *, relay: bool = True) -> None:
+    """Sync entry point of :func:`arun_django_worker` (blocks until stopped)."""
+    asyncio.run(arun_django_worker(modules, relay=relay))
