@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from ._agent_activity import is_agent_activity, run_agent_handler
 from ._commands import to_wire
 from ._context import StepInfo, _Current, current
 from ._definitions import HandlerDefinition, WorkflowDefinition
@@ -69,6 +70,8 @@ class StepRunner:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self, args: Sequence[RawValue]) -> StepOutcome:
+        if is_agent_activity():  # long-running agents' handlers: see _agent_activity
+            return await run_agent_handler(self, args)  # type: ignore[return-value]
         step_input = activity.payload_converter().from_payload(args[0].payload, StepInput)
         if step_input.automation in registry.handlers:
             await self._run_handler(registry.handlers[step_input.automation], step_input)

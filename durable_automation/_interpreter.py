@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         Waiter,
     )
     from ._signal_hub import describe_errors, hub_id
+    from ._agent_program import run_agent
 
 __all__ = ["AutomationWorkflow", "StepDefaults", "defaults", "format_duration"]
 
@@ -167,6 +168,8 @@ class AutomationWorkflow:
         if not args:
             raise ApplicationError(f"{self._name} was started without its input",
                                    non_retryable=True)
+        if self._name in registry.agents:  # long-running agents: see _agent_program
+            return await run_agent(args)
         start = workflow.payload_converter().from_payload(args[0].payload, StartInput)
         if self._name in registry.handlers:
             return await self._run_handler(registry.handlers[self._name], start)

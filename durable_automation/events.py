@@ -18,3 +18,8 @@ __all__ = [
     "on_event_created",
     "set_entity_resolver",
 ]
+
+# Event claims live with agents (who hold them); re-exported here as the seed imports them.
+from .agents import claims  # noqa: E402
+
+__all__ += ["claims"]
