@@ -266,10 +266,9 @@ async def claimant(eng: Engine, wire: EventWire, entity: Any) -> str | None:
 
 def entity_of(wire: EventWire, event: Any = None) -> Any:
     """The event's entity, else its data (so core events without a resolver still match)."""
-    source = event if event is not None and hasattr(event, "entity") else None
     try:
-        if source is not None:
-            return source.entity
+        if event is not None:
+            return event.entity
         from ._events import Event
 
         return Event.from_wire(wire).entity
