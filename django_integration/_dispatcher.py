@@ -106,6 +106,10 @@ class Dispatcher:
                 else:
                     record(delivery, outcome)
 
+    def pause(self, seconds: float = float("inf")) -> None:
+        """Forward nothing for ``seconds``: rows stay in the outbox for the relay."""
+        self._paused_until = time.monotonic() + seconds
+
     def resume(self) -> None:
         """Stop backing off (tests; the relay after it reached Temporal)."""
         self._paused_until = 0.0

@@ -24,7 +24,13 @@ from django.db import models
 
 from ._definitions import EventDefinition
 
-__all__ = ["check_event_definitions", "check_listeners", "check_settings", "check_temporal_reachable"]
+__all__ = [
+    "check_event_definitions",
+    "check_listeners",
+    "check_model_events",
+    "check_settings",
+    "check_temporal_reachable",
+]
 
 
 def _models(app_configs: Sequence[AppConfig] | None) -> Iterable[type[models.Model]]:
@@ -37,8 +43,13 @@ def _models(app_configs: Sequence[AppConfig] | None) -> Iterable[type[models.Mod
 def check_event_definitions(app_configs: Sequence[AppConfig] | None = None,
                             **_: Any) -> list[CheckMessage]:
     """E001-E004: each model's ``events`` declarations."""
+    return [m for model in _models(app_configs) for m in check_model_events(model)]
+
+
+def check_model_events(model: type[models.Model]) -> list[CheckMessage]:
+    """E001-E004 for one model."""
     found: list[CheckMessage] = []
-    for model in _models(app_configs):
+    for model in (model,):
         declared = getattr(model, "events", None)
         if declared is None or hasattr(declared, "__get__"):
             continue  # not declared, or a relation/descriptor that happens to be called events

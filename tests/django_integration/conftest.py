@@ -22,3 +22,11 @@ def outbox(transactional_db: None) -> Iterator[None]:
     yield
     assert flush(30), "the dispatcher did not finish forwarding within 30s"
     dispatcher.resume()
+
+
+@pytest.fixture
+def no_forwarding(outbox: None) -> Iterator[None]:
+    """Committed events stay in the outbox (no Temporal needed; nothing reaches a server)."""
+    dispatcher.pause()
+    yield
+    dispatcher.resume()
