@@ -102,10 +102,13 @@ async def _serve(
         )
         tasks = [asyncio.create_task(_guard(factory)) for factory in background]
         stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_EXCEPTION)
-        failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
-        if not stopper.done() and not failed:
-            await stopper  # background work finished normally: keep serving until Ctrl-C
+        pending: set[asyncio.Task[object]] = {stopper, *tasks}  # type: ignore[arg-type]
+        failed: list[asyncio.Task[object]] = []
+        # Serve until Ctrl-C, or until a background task fails; a background task that
+        # simply finishes leaves the stack running.
+        while not stopper.done() and not failed:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception()]
         for task in [stopper, *tasks]:
             task.cancel()
         await asyncio.gather(stopper, *tasks, return_exceptions=True)

@@ -81,3 +81,32 @@ def test_dev_stack_serves_ui_keeps_state_across_restart_and_stops_cleanly(tmp_pa
             assert waiting.result(timeout=30) == {"count": 1, "wakes": 1}
     finally:
         assert second.stop(signal.SIGINT) == 0, second.output
+
+
+def test_dev_stack_stops_with_background_work_running(tmp_path):
+    from tests.helpers.processes import ROOT
+
+    port, ui_port = free_port(), free_port()
+    script = (
+        "import asyncio, sys; from durable_automation.devstack import run_dev_stack\n"
+        "async def forever():\n    while True: await asyncio.sleep(0.1)\n"
+        f"sys.exit(run_dev_stack(db_file={str(tmp_path / 'd.sqlite3')!r}, port={port}, "
+        f"ui_port={ui_port}, background=[forever]))\n"
+    )
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        seen = ""
+        while "Press Ctrl-C" not in seen and time.monotonic() < deadline:
+            seen += process.stdout.readline()  # type: ignore[union-attr]
+        assert "Press Ctrl-C" in seen
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
