@@ -23,6 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ._activities import _call_wrapped
+from . import _search as search
 from ._connect import connect
 from ._definitions import HandlerDefinition, WorkflowDefinition
 from ._events import Event, to_event_wire
@@ -231,10 +232,14 @@ class Engine:
     ) -> bool:
         """Start a run; with ``idempotent``, an id already used is not an error (returns False)."""
         binding = self._ensure()
+        attributes = None
+        if get_settings().search_attributes:
+            kind = registry.workflows[name].kind if name in registry.workflows else "handler"
+            attributes = search.for_start(name, kind, start.event.entity_ref if start.event else None)
         try:
             await binding.client.start_workflow(
                 name, start, id=run_id, task_queue=binding.task_queue,
-                static_summary=summary,
+                static_summary=summary, search_attributes=attributes,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE if idempotent
                 else WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING if idempotent

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from ._definitions import HandlerDefinition, WorkflowDefinition
+    from . import _search as search
     from ._registry import registry
     from ._wire import (
         DIRECT_SIGNAL_UPDATE,
@@ -161,6 +162,23 @@ class AutomationWorkflow:
                     type="InvalidPayload",
                 ) from None
 
+    def _publish(self, details: str) -> None:
+        """Show where the run is: current details in the UI, and the step / wait search
+        attributes when the run was started with them (the server has them registered)."""
+        workflow.set_current_details(details)
+        attributes = workflow.info().typed_search_attributes
+        if attributes.get(search.AUTOMATION) is None:
+            return
+        updates = [
+            search.STEP.value_set(self._step) if self._step else search.STEP.value_unset(),
+            search.WAITING_FOR.value_set(self._waiting_for) if self._waiting_for
+            else search.WAITING_FOR.value_unset(),
+        ]
+        if attributes.get(search.STEP) != self._step or (
+            attributes.get(search.WAITING_FOR) != self._waiting_for
+        ):
+            workflow.upsert_search_attributes(updates)
+
     # ── main ──────────────────────────────────────────────────────────────────────
 
     @workflow.run
@@ -192,7 +210,7 @@ class AutomationWorkflow:
                 break
             target = self._start_at
             self._phase, self._deadline = "scheduled", target
-            workflow.set_current_details(f"Scheduled for {target.isoformat()} ({label})")
+            self._publish(f"Scheduled for {target.isoformat()} ({label})")
             try:
                 await workflow.wait_condition(
                     lambda: self._start_at != target, timeout=remaining,
@@ -205,7 +223,7 @@ class AutomationWorkflow:
     async def _run_handler(self, handler: HandlerDefinition, start: StartInput) -> Any:
         await self._gate(start.start_at, f"{handler.event_name}")
         self._phase, self._step = "running", "handle"
-        workflow.set_current_details(f"Running {handler.name} for {handler.event_name}")
+        self._publish(f"Running {handler.name} for {handler.event_name}")
         self._executions = 1
         retry = handler.retry.to_policy() if handler.retry else None
         await self._execute(
@@ -240,7 +258,7 @@ class AutomationWorkflow:
             visits[step] += 1
             self._step, self._phase = step, "running"
             self._waiting_for = self._deadline = None
-            workflow.set_current_details(f"Running step {step}")
+            self._publish(f"Running step {step}")
             step_def = definition.steps[step]
             retry = definition.retry_for(step)
             outcome = await self._execute(
@@ -256,7 +274,7 @@ class AutomationWorkflow:
             match command.kind:
                 case "complete":
                     self._phase = "running"
-                    workflow.set_current_details(f"Completed in step {step}")
+                    self._publish(f"Completed in step {step}")
                     return command.result or {}
                 case "fail":
                     raise ApplicationError(command.reason or "failed", type=_FAILED_TYPE,
@@ -308,9 +326,7 @@ class AutomationWorkflow:
         self._phase = "sleeping"
         self._deadline = workflow.now() + command.duration
         label = f"sleep {format_duration(command.duration)}"
-        workflow.set_current_details(
-            f"Step {step}: {label}, until {self._deadline.isoformat(timespec='seconds')}"
-        )
+        self._publish(f"Step {step}: {label}, until {self._deadline.isoformat(timespec='seconds')}")
         await workflow.sleep(command.duration, summary=f"{step}: {label}")
 
     async def _wait(
@@ -322,7 +338,7 @@ class AutomationWorkflow:
         self._phase, self._waiting_for, self._wait_seq = "waiting", channel, seq
         self._deadline = workflow.now() + command.duration if command.duration else None
         until = f", until {self._deadline.isoformat(timespec='seconds')}" if self._deadline else ""
-        workflow.set_current_details(f"Step {step}: waiting for {channel}{until}")
+        self._publish(f"Step {step}: waiting for {channel}{until}")
         try:
             await workflow.wait_condition(
                 lambda: seq in self._wakes, timeout=command.duration,

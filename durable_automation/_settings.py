@@ -8,15 +8,17 @@ variables named ``DURABLE_AUTOMATION_<KEY>``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any
 
 from .exceptions import ConfigurationError
 
-__all__ = ["Settings", "configure", "get_settings", "reset_settings"]
+__all__ = ["Settings", "configure", "get_settings", "overridden", "reset_settings"]
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,18 @@ def configure(**values: Any) -> Settings:
     _overrides.update({k.lower(): v for k, v in values.items()})
     reset_settings()
     return get_settings()
+
+
+@contextlib.contextmanager
+def overridden(**values: Any) -> Iterator[Settings]:
+    """Apply ``configure(**values)`` for the duration of a ``with`` block (tests)."""
+    saved = dict(_overrides)
+    try:
+        yield configure(**values)
+    finally:
+        _overrides.clear()
+        _overrides.update(saved)
+        reset_settings()
 
 
 def reset_settings() -> None:
