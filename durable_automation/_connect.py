@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from temporalio.client import Client
@@ -21,8 +22,8 @@ def data_converter(settings: Settings | None = None) -> DataConverter:
     if settings.encryption_keys:
         from .codec import EncryptionCodec  # optional dependency: cryptography
 
-        return DataConverter(
-            payload_converter_class=pydantic_data_converter.payload_converter_class,
+        return dataclasses.replace(
+            pydantic_data_converter,
             payload_codec=EncryptionCodec.from_settings(settings.encryption_keys),
         )
     return pydantic_data_converter

@@ -1,4 +1,4 @@
-"""The ``durable-automation`` command: ``worker``, ``dev`` and ``status``.
+"""The ``durable-automation`` command: ``worker``, ``dev``, ``status`` and ``codec-server``.
 
 Exit: once a command has finished and flushed its output, the process ends with
 ``os._exit(code)``. temporalio's Rust core has crashed here during interpreter
@@ -48,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=7233, help="gRPC port (default: %(default)s)")
     dev.add_argument("--ui-port", type=int, default=8233, help="web UI port (default: %(default)s)")
 
+    codec = commands.add_parser(
+        "codec-server", help="serve /decode for the Temporal UI (ENCRYPTION_KEYS), until Ctrl-C"
+    )
+    codec.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
+    codec.add_argument("--port", type=int, default=8081, help="port (default: %(default)s)")
+    codec.add_argument("--ui-origin", default="http://localhost:8233",
+                       help="the UI's origin, allowed by CORS (default: %(default)s)")
+
     status = commands.add_parser("status", help="show live runs, waits and schedules")
     _connection_options(status)
     status.add_argument("--limit", type=int, default=50, help="rows at most (default: 50)")
@@ -89,6 +97,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
             return run_dev_stack(args.modules, db_file=args.db_file, port=args.port,
                                  ui_port=args.ui_port)
+        if args.command == "codec-server":
+            return _serve_codec(args)
         if args.command == "status":
             _apply_connection_options(args)
             from .status import print_status
@@ -100,6 +110,29 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 2
+
+
+def _serve_codec(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from ._settings import get_settings
+    from .codec import EncryptionCodec
+    from .codec_server import CodecServer
+    from .exceptions import ConfigurationError
+
+    keys = get_settings().encryption_keys
+    if not keys:
+        raise ConfigurationError("Set ENCRYPTION_KEYS to run the codec server")
+    server = CodecServer(EncryptionCodec.from_settings(keys), args.host, args.port,
+                         args.ui_origin).start()
+    print(f"Codec endpoint on {server.url} (set it as the UI's codec endpoint)", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.stop()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> None:
