@@ -272,7 +272,7 @@ def _register_agent(
         problems += _check_handler(where, mark)
         route, why = _plan(agent_items, key_items, items if mark["match"] is not None else None,
                            singleton)
-        if why:
+        if why and not found:  # a match that did not parse has already been reported
             problems.append(f"{where}: {why}")
         params = [p for p in inspect.signature(member).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
