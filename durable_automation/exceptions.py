@@ -6,7 +6,8 @@ Every exception the SDK raises on purpose derives from one root, so
     DurableAutomationError
     ├── DefinitionError            a decorated class or function is invalid (decoration time)
     ├── RegistrationError          two automations/tasks share a name, or a name is unknown
-    │   └── UnknownAutomationError
+    │   ├── UnknownAutomationError
+    │   └── UnknownTaskError       a timer names a task that is not registered with @task
     ├── ConfigurationError         settings are missing or wrong
     ├── EntityNotFoundError        an event's entity (model or row) no longer exists
     ├── NotConnectedError          no Temporal server could be reached
@@ -14,6 +15,7 @@ Every exception the SDK raises on purpose derives from one root, so
     ├── SignalPayloadError         a signal payload does not validate against a waiting Context
     ├── InvalidCommandError        a step returned something that is not a command
     ├── ClaimHeldError             events are already claimed by another agent
+    ├── InvalidScheduleError       a bad cron field, time zone, interval or past one-shot
     └── RunError                   something about one run
         ├── RunFailedError         the run ended in failure (``fail()`` or an exhausted retry)
         ├── RunCancelledError      the run was cancelled
@@ -40,6 +42,8 @@ __all__ = [
     "SignalPayloadError",
     "SyncCallInEventLoopError",
     "UnknownAutomationError",
+    "UnknownTaskError",
+    "InvalidScheduleError",
 ]
 
 
@@ -176,3 +180,24 @@ class EntityNotFoundError(DurableAutomationError, LookupError):
         self.entity_type = entity_type
         self.entity_id = entity_id
         super().__init__(message)
+
+
+class UnknownTaskError(RegistrationError):
+    """No ``@task`` is registered under the given name (timers run registered tasks only).
+
+    Attributes:
+        name: The name that was looked up.
+    """
+
+    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+        self.name = name
+        hint = f" Registered tasks: {', '.join(sorted(known))}." if known else ""
+        super().__init__(
+            f"No task named {name!r} is registered; decorate the function with @task (from "
+            f"durable_automation.timers) and import its module in the worker.{hint}"
+        )
+
+
+class InvalidScheduleError(DurableAutomationError, ValueError):
+    """A timer or schedule cannot work as given: a bad cron field, an unknown time zone,
+    a non-positive interval, or a one-shot time in the past. The message names the fix."""

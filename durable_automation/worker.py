@@ -34,7 +34,9 @@ log = logging.getLogger("durable_automation.worker")
 # Modules of the SDK that contribute worker components (their own Temporal workflows
 # and activities) when imported. Imported by every worker, so a user who never
 # imports e.g. the timers module still gets a worker that can run timers.
-BUILTIN_COMPONENT_MODULES: tuple[str, ...] = ("durable_automation.agents",)
+BUILTIN_COMPONENT_MODULES: tuple[str, ...] = (
+    "durable_automation.agents", "durable_automation._timers_component",
+)
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:

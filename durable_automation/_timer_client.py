@@ -1,0 +1,431 @@
+"""Client side of the timers: ``schedule_task``, ``debounce_task``, ``Timer`` and their handles.
+
+Every call goes through the engine's client (``engine._ensure()``): sync calls run on
+the engine's loop, the ``a``-prefixed twins hop to it, as everywhere in the SDK.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from ._debounce_workflow import COLLECT_SIGNAL
+from ._engine import engine
+from ._interpreter import format_duration
+from ._tasks import TaskCall, TaskDefinition, resolve_task
+from ._timer_wire import (
+    DEBOUNCE_WORKFLOW,
+    DELAYED_WORKFLOW,
+    TIMER_WORKFLOW,
+    DebounceSpec,
+    DebounceStatus,
+    DelayedSpec,
+    TimerSpec,
+    TimerStatus,
+)
+from .exceptions import InvalidScheduleError, RunCancelledError, RunFailedError
+
+__all__ = [
+    "DebounceHandle",
+    "SchedulePolicy",
+    "TaskHandle",
+    "Timer",
+    "adebounce_task",
+    "aschedule_task",
+    "astop_timer_workflow",
+    "debounce_task",
+    "schedule_task",
+    "to_timedelta",
+]
+
+TaskRef = str | Callable[..., Any] | TaskDefinition
+
+_STATUS = {
+    WorkflowExecutionStatus.RUNNING: "scheduled",
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "cancelled",
+    WorkflowExecutionStatus.TIMED_OUT: "failed",
+}
+
+
+def to_timedelta(value: timedelta | float | int, what: str, *, allow_zero: bool = False) -> timedelta:
+    """``value`` as a timedelta (numbers are seconds).
+
+    Raises:
+        InvalidScheduleError: Not a duration, or not positive.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = timedelta(seconds=value)
+    if not isinstance(value, timedelta):
+        raise InvalidScheduleError(f"{what} must be a timedelta or seconds, got {value!r}")
+    if value < timedelta(0) or (value == timedelta(0) and not allow_zero):
+        raise InvalidScheduleError(f"{what} must be positive, got {value}")
+    return value
+
+
+async def _handle(workflow_id: str) -> WorkflowHandle[Any, Any]:
+    return engine._ensure().client.get_workflow_handle(workflow_id)
+
+
+# ── delayed tasks ────────────────────────────────────────────────────────────────
+
+
+class TaskHandle:
+    """A task scheduled with :func:`schedule_task` (workflow id ``delayed:<task>:<id>``)."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.id = workflow_id
+
+    def __repr__(self) -> str:
+        return f"TaskHandle({self.id!r})"
+
+    async def acancel(self) -> None:
+        """Call the task off; cancelled before its delay is over, it never runs."""
+        await engine._on_loop(self._cancel)
+
+    def cancel(self) -> None:
+        """Sync twin of :meth:`acancel`."""
+        engine._sync(self._cancel, name="TaskHandle.cancel")
+
+    async def _cancel(self) -> None:
+        try:
+            await (await _handle(self.id)).cancel()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+
+    async def astatus(self) -> str:
+        """``scheduled`` (waiting or running), ``completed``, ``failed`` or ``cancelled``."""
+        return await engine._on_loop(self._status)
+
+    def status(self) -> str:
+        """Sync twin of :meth:`astatus`."""
+        return engine._sync(self._status, name="TaskHandle.status")
+
+    async def _status(self) -> str:
+        description = await (await _handle(self.id)).describe()
+        return _STATUS.get(description.status, "scheduled")  # type: ignore[arg-type]
+
+    async def aresult(self) -> Any:
+        """Wait for the task and return what it returned.
+
+        Raises:
+            RunFailedError: The task raised (after its retries).
+            RunCancelledError: The task was cancelled.
+        """
+        return await engine._on_loop(self._result)
+
+    def result(self) -> Any:
+        """Sync twin of :meth:`aresult`."""
+        return engine._sync(self._result, name="TaskHandle.result")
+
+    async def _result(self) -> Any:
+        handle = await _handle(self.id)
+        try:
+            return await handle.result()
+        except WorkflowFailureError as err:
+            if (await handle.describe()).status == WorkflowExecutionStatus.CANCELED:
+                raise RunCancelledError(self.id) from None
+            cause = err.cause
+            while getattr(cause, "cause", None) is not None:
+                cause = cause.cause
+            raise RunFailedError(self.id, str(getattr(cause, "message", cause))) from None
+
+
+async def aschedule_task(
+    task: TaskRef,
+    args: Sequence[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    delay: timedelta | float = timedelta(0),
+    *,
+    id: str | None = None,
+) -> TaskHandle:
+    """Run ``task(*args, **kwargs)`` once, ``delay`` from now, on a durable Temporal timer.
+
+    Args:
+        task: A registered task, its name, or a function (registered on the spot).
+        args: Positional arguments (JSON-serialisable).
+        kwargs: Keyword arguments (JSON-serialisable).
+        delay: How long to wait (a timedelta, or seconds).
+        id: Idempotency key: scheduling the same task with the same id again returns
+            the existing handle instead of scheduling twice.
+
+    Raises:
+        UnknownTaskError: ``task`` is a name no ``@task`` registered.
+    """
+    definition = resolve_task(task)
+    delay = to_timedelta(delay, "delay", allow_zero=True)
+    workflow_id = f"delayed:{definition.name}:{id or uuid.uuid4().hex[:12]}"
+    spec = DelayedSpec(call=TaskCall(task=definition.name, args=list(args),
+                                     kwargs=dict(kwargs or {}), origin="delayed",
+                                     key=workflow_id), delay=delay)
+
+    async def start() -> TaskHandle:
+        binding = engine._ensure()
+        await binding.client.start_workflow(
+            DELAYED_WORKFLOW, spec, id=workflow_id, task_queue=binding.task_queue,
+            static_summary=f"{definition.name} in {format_duration(delay)}",
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING if id
+            else WorkflowIDConflictPolicy.FAIL,
+        )
+        engine._track(workflow_id)
+        return TaskHandle(workflow_id)
+
+    return await engine._on_loop(start)
+
+
+def schedule_task(
+    task: TaskRef,
+    args: Sequence[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    delay: timedelta | float = timedelta(0),
+    *,
+    id: str | None = None,
+) -> TaskHandle:
+    """Sync twin of :func:`aschedule_task`."""
+    return engine._sync(aschedule_task, task, args, kwargs, delay, name="schedule_task",
+                        kwargs={"id": id})
+
+
+# ── debounce ─────────────────────────────────────────────────────────────────────
+
+
+class DebounceHandle:
+    """One debounce key (workflow id ``debounce:<task>:<key>``)."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.id = workflow_id
+
+    def __repr__(self) -> str:
+        return f"DebounceHandle({self.id!r})"
+
+    async def astatus(self) -> DebounceStatus | None:
+        """Pending items and flushes of the current run (``None`` once it completed)."""
+        return await engine._on_loop(self._status)
+
+    def status(self) -> DebounceStatus | None:
+        """Sync twin of :meth:`astatus`."""
+        return engine._sync(self._status, name="DebounceHandle.status")
+
+    async def _status(self) -> DebounceStatus | None:
+        handle = await _handle(self.id)
+        description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return None
+        return await handle.query("status", result_type=DebounceStatus)
+
+
+async def adebounce_task(
+    task: TaskRef | None = None,
+    debounce_key: str = "",
+    debounce_window: timedelta | float = timedelta(seconds=1),
+    collect: Any = None,
+    max_wait: timedelta | float | None = None,
+    *,
+    task_name: str | None = None,
+) -> DebounceHandle:
+    """Collect ``collect`` under ``debounce_key``; the task runs once per quiet window.
+
+    After ``debounce_window`` passes with no new item for the key, the task is called
+    with one argument: the list of every item collected, in arrival order. With
+    ``max_wait``, a window that keeps being extended is flushed at the latest that long
+    after its first item. Items arriving during a flush go to the next window.
+
+    Args:
+        task: A registered task, its name, or a function (``task_name=`` is an alias).
+        debounce_key: Groups calls; each key has its own window.
+        debounce_window: Quiet time before a flush (timedelta or seconds).
+        collect: The item (JSON-serialisable; ``None`` is collected too).
+        max_wait: Upper bound on a window's length (``None``: no bound).
+
+    Raises:
+        UnknownTaskError: ``task`` is a name no ``@task`` registered.
+    """
+    definition = resolve_task(task if task is not None else task_name or "")
+    window = to_timedelta(debounce_window, "debounce_window")
+    limit = to_timedelta(max_wait, "max_wait") if max_wait is not None else None
+    key = str(debounce_key)
+    workflow_id = f"debounce:{definition.name}:{key}"
+    message = {"id": uuid.uuid4().hex, "item": collect, "window": window.total_seconds(),
+               "max_wait": limit.total_seconds() if limit else None}
+    spec = DebounceSpec(task=definition.name, key=key, window=window, max_wait=limit)
+
+    async def send() -> DebounceHandle:
+        binding = engine._ensure()
+        await binding.client.start_workflow(
+            DEBOUNCE_WORKFLOW, spec, id=workflow_id, task_queue=binding.task_queue,
+            start_signal=COLLECT_SIGNAL, start_signal_args=[message],
+            static_summary=f"Debounce {definition.name} for {key} ({format_duration(window)})",
+        )
+        engine._track(workflow_id)
+        return DebounceHandle(workflow_id)
+
+    return await engine._on_loop(send)
+
+
+def debounce_task(
+    task: TaskRef | None = None,
+    debounce_key: str = "",
+    debounce_window: timedelta | float = timedelta(seconds=1),
+    collect: Any = None,
+    max_wait: timedelta | float | None = None,
+    *,
+    task_name: str | None = None,
+) -> DebounceHandle:
+    """Sync twin of :func:`adebounce_task`."""
+    return engine._sync(adebounce_task, task, debounce_key, debounce_window, collect, max_wait,
+                        name="debounce_task", kwargs={"task_name": task_name})
+
+
+# ── repeating timers ─────────────────────────────────────────────────────────────
+
+
+class SchedulePolicy(enum.Enum):
+    """How a :class:`Timer` places its ticks.
+
+    FIXED: ``start + N × interval`` (drift-free; ticks missed by an overrun are skipped).
+    DELAY: ``completion + interval`` (a fixed gap after each callback).
+    """
+
+    FIXED = "fixed"
+    DELAY = "delay"
+
+
+async def astop_timer_workflow(workflow_id: str) -> TimerStatus | None:
+    """Stop a timer workflow; returns once a tick in progress finished (``None``: not running)."""
+    handle = engine._ensure().client.get_workflow_handle(workflow_id)
+    for _ in range(3):
+        try:
+            return await handle.execute_update("stop", result_type=TimerStatus)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        except Exception:  # noqa: BLE001 - it completed or continued-as-new meanwhile
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                return None
+    return None
+
+
+class Timer:
+    """A durable repeating timer that runs a task (seed 002's ``Timer``, on Temporal).
+
+    The callback runs in the worker as a task: pass a ``@task`` function or any
+    module-level function (registered on the spot under ``module.qualname``; the
+    worker must import its module). Guarantees: callbacks never overlap; FIXED keeps
+    ``start + N × interval`` and skips ticks an overrun missed; DELAY waits
+    ``interval`` after each callback; once :meth:`stop` returns, no callback begins.
+    Tick 0 fires at ``start()``. The timer is the workflow ``timer:<name>``; starting
+    a timer whose name is already running attaches to it and keeps its phase.
+
+    Args:
+        interval: Time between ticks (timedelta or seconds).
+        callback: The task to run on each tick.
+        schedule_policy: :class:`SchedulePolicy` ``FIXED`` (default) or ``DELAY``.
+        name: Timer name (default: the task's name).
+        args: Positional arguments for the callback (JSON-serialisable).
+        kwargs: Keyword arguments for the callback.
+    """
+
+    def __init__(
+        self,
+        interval: timedelta | float,
+        callback: TaskRef,
+        schedule_policy: SchedulePolicy = SchedulePolicy.FIXED,
+        *,
+        name: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.interval = to_timedelta(interval, "interval")
+        self.task = resolve_task(callback)
+        self.schedule_policy = SchedulePolicy(schedule_policy)
+        self.name = name or self.task.name
+        self.id = f"timer:{self.name}"
+        self._call = TaskCall(task=self.task.name, args=list(args), kwargs=dict(kwargs or {}),
+                              origin="timer", key=self.name)
+
+    def __repr__(self) -> str:
+        return (f"Timer({format_duration(self.interval)}, {self.task.name}, "
+                f"{self.schedule_policy.name}, name={self.name!r})")
+
+    async def astart(self) -> Timer:
+        """Start ticking (tick 0 now); attach to the running timer of this name, if any."""
+        spec = TimerSpec(
+            name=self.name, kind=self.schedule_policy.value, call=self._call,
+            interval=self.interval,
+            config={"interval_seconds": self.interval.total_seconds(),
+                    "schedule_policy": self.schedule_policy.name, "task": self.task.name},
+        )
+
+        async def start() -> None:
+            binding = engine._ensure()
+            await binding.client.start_workflow(
+                TIMER_WORKFLOW, spec, id=self.id, task_queue=binding.task_queue,
+                static_summary=f"Timer {self.name}: {self.task.name} every "
+                f"{format_duration(self.interval)} ({self.schedule_policy.name})",
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+            engine._track(self.id)
+
+        await engine._on_loop(start)
+        return self
+
+    def start(self) -> Timer:
+        """Sync twin of :meth:`astart`."""
+        return engine._sync(self.astart, name="Timer.start")
+
+    async def astop(self) -> TimerStatus | None:
+        """Stop the timer. A callback in progress finishes first; after this returns no
+        callback begins. Returns the final status (``None`` if it was not running)."""
+        return await engine._on_loop(astop_timer_workflow, self.id)
+
+    def stop(self) -> TimerStatus | None:
+        """Sync twin of :meth:`astop`."""
+        return engine._sync(self.astop, name="Timer.stop")
+
+    async def astatus(self) -> TimerStatus | None:
+        """Ticks fired, next tick time, anchor (``None`` if it never ran)."""
+
+        async def query() -> TimerStatus | None:
+            handle = engine._ensure().client.get_workflow_handle(self.id)
+            try:
+                return await handle.query("status", result_type=TimerStatus)
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    return None
+                raise
+
+        return await engine._on_loop(query)
+
+    def status(self) -> TimerStatus | None:
+        """Sync twin of :meth:`astatus`."""
+        return engine._sync(self.astatus, name="Timer.status")
+
+    async def ais_running(self) -> bool:
+        """Whether the timer workflow is running."""
+
+        async def check() -> bool:
+            handle = engine._ensure().client.get_workflow_handle(self.id)
+            try:
+                return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    return False
+                raise
+
+        return await engine._on_loop(check)
+
+    def is_running(self) -> bool:
+        """Sync twin of :meth:`ais_running`."""
+        return engine._sync(self.ais_running, name="Timer.is_running")

@@ -1,0 +1,296 @@
+"""``TimerConfig`` and ``TimerManager``: timers that emit events (seed 003), on Temporal.
+
+Each timer is a ``durable_automation.timer`` workflow with id ``timer:<timer_id>``;
+each firing emits the event (default name: the timer id) with seed 003's payload::
+
+    {"type": "interval", "fired_at": "...", "interval_seconds": 10.0, ...}
+    {"type": "cron", "fired_at": "...", "scheduled_at": "...", ...}
+
+so ``@on_event("<event>")`` automations receive it in ``event.data``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from ._cron import next_fire_times, parse_cron, resolve_zone
+from ._engine import engine
+from ._timer_client import astop_timer_workflow
+from ._timer_wire import TIMER_WORKFLOW, TimerSpec, TimerStatus
+from .exceptions import InvalidScheduleError
+
+__all__ = ["CronConfig", "IntervalConfig", "OneShotConfig", "TimerConfig", "TimerManager"]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IntervalConfig(_Config):
+    """``{"type": "interval", "seconds": 10, "minutes": 0, "hours": 0}``: every so long."""
+
+    type: Literal["interval"] = "interval"
+    seconds: float = 0
+    minutes: float = 0
+    hours: float = 0
+
+    @model_validator(mode="after")
+    def _positive(self) -> IntervalConfig:
+        if self.every <= timedelta(0):
+            raise ValueError("an interval timer needs a positive seconds/minutes/hours total")
+        return self
+
+    @property
+    def every(self) -> timedelta:
+        """The interval as a timedelta."""
+        return timedelta(seconds=self.seconds, minutes=self.minutes, hours=self.hours)
+
+
+class CronConfig(_Config):
+    """``{"type": "cron", "expression": "0 0 * * * *", "timezone": "Europe/Berlin"}``.
+
+    5 fields, or 6 with leading seconds; ``timezone`` is an IANA name (default UTC).
+    """
+
+    type: Literal["cron"] = "cron"
+    expression: str
+    timezone: str | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> CronConfig:
+        parse_cron(self.expression)
+        resolve_zone(self.timezone)
+        return self
+
+
+class OneShotConfig(_Config):
+    """``{"type": "one_shot", "fire_at": "2026-01-20T15:00:00Z"}`` (naive times are UTC)."""
+
+    type: Literal["one_shot"] = "one_shot"
+    fire_at: datetime
+
+    @field_validator("fire_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+_AnyConfig = Annotated[IntervalConfig | CronConfig | OneShotConfig, Field(discriminator="type")]
+
+
+class TimerConfig(RootModel[_AnyConfig]):
+    """A timer's configuration: seed 003's JSON forms (interval, cron, one_shot).
+
+    ``TimerConfig.model_validate({"type": "cron", "expression": "0 0 * * * *"})``,
+    ``TimerConfig.interval(seconds=10)``, ``TimerConfig.cron("0 9 * * 1-5", "Europe/Berlin")``,
+    ``TimerConfig.one_shot(datetime(...))``; ``.model_dump()`` gives the JSON form back.
+    """
+
+    @classmethod
+    def parse(cls, data: TimerConfig | dict[str, Any] | str) -> TimerConfig:
+        """From a config, a dict or a JSON string.
+
+        Raises:
+            InvalidScheduleError: The data is not a valid timer config (says why).
+        """
+        if isinstance(data, TimerConfig):
+            return data
+        try:
+            if isinstance(data, str):
+                return cls.model_validate_json(data)
+            return cls.model_validate(data)
+        except InvalidScheduleError:
+            raise
+        except ValidationError as exc:
+            cause = exc.errors()[0].get("ctx", {}).get("error")
+            if isinstance(cause, InvalidScheduleError):
+                raise cause from None
+            raise InvalidScheduleError(f"Invalid timer config {data!r}: {exc}") from None
+
+    @classmethod
+    def interval(cls, seconds: float = 0, minutes: float = 0, hours: float = 0) -> TimerConfig:
+        """An interval timer."""
+        return cls.parse({"type": "interval", "seconds": seconds, "minutes": minutes,
+                          "hours": hours})
+
+    @classmethod
+    def cron(cls, expression: str, timezone: str | None = None) -> TimerConfig:
+        """A cron timer (5 fields, or 6 with leading seconds), in ``timezone`` (IANA)."""
+        return cls.parse({"type": "cron", "expression": expression, "timezone": timezone})
+
+    @classmethod
+    def one_shot(cls, fire_at: datetime) -> TimerConfig:
+        """A timer that fires once at ``fire_at``."""
+        return cls.parse({"type": "one_shot", "fire_at": fire_at})
+
+    def next_fire_times(self, after: datetime, count: int = 5) -> list[datetime]:
+        """The next fire times after ``after`` (cron: with the DST policy of ``_cron``)."""
+        config = self.root
+        if isinstance(config, CronConfig):
+            return next_fire_times(config.expression, config.timezone, after, count)
+        if isinstance(config, OneShotConfig):
+            return [config.fire_at] if config.fire_at > after else []
+        return [after + config.every * (i + 1) for i in range(count)]
+
+
+class TimerManager:
+    """Starts and stops event-emitting timers (seed 003's TimerManager, durable).
+
+    Timers live in Temporal, not in this object: a timer keeps firing while no
+    process holds a manager, and ``start_timer`` with the id of a running timer
+    attaches to it (keeping its phase), which is how a restarted service picks its
+    timers back up. ``timer_count`` counts the timers this manager started or
+    attached to that are still running.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[str, None] = {}
+
+    async def astart_timer(
+        self,
+        timer_id: str,
+        config: TimerConfig | dict[str, Any] | str,
+        *,
+        event: str | None = None,
+        fire_if_past: bool = False,
+    ) -> str:
+        """Start (or attach to) the timer ``timer_id``; return its workflow id.
+
+        Args:
+            timer_id: Unique id (the workflow id is ``timer:<timer_id>``).
+            config: A :class:`TimerConfig`, or its dict/JSON form.
+            event: Event emitted on each firing (default: ``timer_id``).
+            fire_if_past: A one-shot time in the past fires at once instead of raising.
+
+        Raises:
+            InvalidScheduleError: Bad config, or a one-shot in the past.
+        """
+        parsed = TimerConfig.parse(config).root
+        event_name = event or timer_id
+        now = await engine.anow()
+        base: dict[str, Any] = {"name": timer_id, "event": event_name, "timer_type": parsed.type,
+                                "config": parsed.model_dump(mode="json")}
+        if isinstance(parsed, IntervalConfig):
+            spec = TimerSpec(kind="fixed", interval=parsed.every, **base)
+            what = f"every {parsed.every}"
+        elif isinstance(parsed, CronConfig):
+            spec = TimerSpec(kind="cron", cron=parsed.expression, timezone=parsed.timezone, **base)
+            what = f"cron {parsed.expression}" + (f" ({parsed.timezone})" if parsed.timezone else "")
+        else:
+            fire_at = parsed.fire_at
+            if fire_at <= now:
+                if not fire_if_past:
+                    raise InvalidScheduleError(
+                        f"One-shot timer {timer_id!r} is set for {fire_at.isoformat()}, which "
+                        f"is in the past (now {now.isoformat()}); pick a later time or pass "
+                        "fire_if_past=True to fire it at once"
+                    )
+                fire_at = now
+            spec = TimerSpec(kind="one_shot", fire_at=fire_at, **base)
+            what = f"once at {fire_at.isoformat()}"
+        workflow_id = f"timer:{timer_id}"
+
+        async def start() -> None:
+            binding = engine._ensure()
+            await binding.client.start_workflow(
+                TIMER_WORKFLOW, spec, id=workflow_id, task_queue=binding.task_queue,
+                static_summary=f"Timer {timer_id}: emits {event_name} {what}",
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+            engine._track(workflow_id)
+
+        await engine._on_loop(start)
+        self._ids[timer_id] = None
+        return workflow_id
+
+    def start_timer(
+        self,
+        timer_id: str,
+        config: TimerConfig | dict[str, Any] | str,
+        *,
+        event: str | None = None,
+        fire_if_past: bool = False,
+    ) -> str:
+        """Sync twin of :meth:`astart_timer`."""
+        return engine._sync(self.astart_timer, timer_id, config, name="TimerManager.start_timer",
+                            kwargs={"event": event, "fire_if_past": fire_if_past})
+
+    async def astop_timer(self, timer_id: str) -> bool:
+        """Stop a timer (a firing in progress finishes); ``False`` if it was not running."""
+        self._ids.pop(timer_id, None)
+        status = await engine._on_loop(astop_timer_workflow, f"timer:{timer_id}")
+        return status is not None
+
+    def stop_timer(self, timer_id: str) -> bool:
+        """Sync twin of :meth:`astop_timer`."""
+        return engine._sync(self.astop_timer, timer_id, name="TimerManager.stop_timer")
+
+    async def astop_all(self) -> int:
+        """Stop every timer this manager knows; return how many were running."""
+        stopped = 0
+        for timer_id in list(self._ids):
+            stopped += await self.astop_timer(timer_id)
+        return stopped
+
+    def stop_all(self) -> int:
+        """Sync twin of :meth:`astop_all`."""
+        return engine._sync(self.astop_all, name="TimerManager.stop_all")
+
+    async def astatus(self, timer_id: str) -> TimerStatus | None:
+        """Fired count and next fire time, from the timer itself (``None``: not running)."""
+
+        async def query() -> TimerStatus | None:
+            handle = engine._ensure().client.get_workflow_handle(f"timer:{timer_id}")
+            try:
+                if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                    return None
+                return await handle.query("status", result_type=TimerStatus)
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    return None
+                raise
+
+        return await engine._on_loop(query)
+
+    def status(self, timer_id: str) -> TimerStatus | None:
+        """Sync twin of :meth:`astatus`."""
+        return engine._sync(self.astatus, timer_id, name="TimerManager.status")
+
+    async def atimer_count(self) -> int:
+        """How many of this manager's timers are running (one-shots that fired are not)."""
+
+        async def count() -> int:
+            client = engine._ensure().client
+            running = 0
+            for timer_id in list(self._ids):
+                try:
+                    description = await client.get_workflow_handle(f"timer:{timer_id}").describe()
+                except RPCError as err:
+                    if err.status != RPCStatusCode.NOT_FOUND:
+                        raise
+                    continue
+                if description.status == WorkflowExecutionStatus.RUNNING:
+                    running += 1
+                else:
+                    self._ids.pop(timer_id, None)
+            return running
+
+        return await engine._on_loop(count)
+
+    def timer_count(self) -> int:
+        """Sync twin of :meth:`atimer_count`."""
+        return engine._sync(self.atimer_count, name="TimerManager.timer_count")
