@@ -192,6 +192,7 @@ def schedule_task(
     id: str | None = None,
 ) -> TaskHandle:
     """Sync twin of :func:`aschedule_task`."""
+    task = resolve_task(task)  # an unknown name fails before any connection is made
     return engine._sync(aschedule_task, task, args, kwargs, delay, name="schedule_task",
                         kwargs={"id": id})
 
@@ -282,6 +283,7 @@ def debounce_task(
     task_name: str | None = None,
 ) -> DebounceHandle:
     """Sync twin of :func:`adebounce_task`."""
+    task = resolve_task(task if task is not None else task_name or "")
     return engine._sync(adebounce_task, task, debounce_key, debounce_window, collect, max_wait,
                         name="debounce_task", kwargs={"task_name": task_name})
 
