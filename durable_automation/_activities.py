@@ -209,7 +209,7 @@ async def _register_waiter(client: Client, channel: str, waiter: Waiter) -> None
     await client.start_workflow(
         HUB_WORKFLOW,
         arg=[],
-        id=hub_id(channel),
+        id=hub_id(activity.info().task_queue, channel),
         task_queue=activity.info().task_queue,
         start_signal="register",
         start_signal_args=[waiter],

@@ -273,7 +273,8 @@ class Engine:
         return self._sync(self.asignal, signal, payload, name="engine.signal")
 
     async def _deliver(self, signal: str, payload: dict[str, Any] | None) -> int:
-        handle = self._ensure().client.get_workflow_handle(hub_id(signal))
+        binding = self._ensure()
+        handle = binding.client.get_workflow_handle(hub_id(binding.task_queue, signal))
         try:
             return int(await handle.execute_update("deliver", DeliverRequest(payload=payload),
                                                    result_type=int))

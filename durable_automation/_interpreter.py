@@ -367,7 +367,8 @@ class AutomationWorkflow:
 async def _unregister(channel: str, waiter: Waiter) -> None:
     """Tell the channel's hub this run no longer waits (best effort)."""
     try:
-        await workflow.get_external_workflow_handle(hub_id(channel)).signal(
+        hub = hub_id(workflow.info().task_queue, channel)
+        await workflow.get_external_workflow_handle(hub).signal(
             "unregister", waiter
         )
     except Exception:  # noqa: BLE001 - a hub that ended has nobody to forget

@@ -40,9 +40,13 @@ HUB_WORKFLOW = "durable_automation.signal_hub"
 IDLE_TIMEOUT = timedelta(hours=1)
 
 
-def hub_id(channel: str) -> str:
-    """Workflow id of the hub for ``channel``."""
-    return f"signal-hub:{channel}"
+def hub_id(task_queue: str, channel: str) -> str:
+    """Workflow id of the hub for ``channel`` among the runs of ``task_queue``.
+
+    The task queue is part of the id: a hub runs on the queue of the worker that
+    started it, so deployments (or tests) sharing a namespace must not share hubs.
+    """
+    return f"signal-hub:{task_queue}:{channel}"
 
 
 def validate_partial(context_cls: type[BaseModel], payload: dict[str, Any] | None) -> None:
@@ -119,7 +123,8 @@ class SignalHub:
         """Wake every registered run once; return how many were woken."""
         waiters = list(self._waiters.values())
         self._waiters.clear()
-        channel = workflow.info().workflow_id.removeprefix("signal-hub:")
+        prefix = f"signal-hub:{workflow.info().task_queue}:"
+        channel = workflow.info().workflow_id.removeprefix(prefix)
         results = await asyncio.gather(
             *(
                 workflow.get_external_workflow_handle(w.run_id).signal(

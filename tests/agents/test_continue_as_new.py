@@ -13,7 +13,7 @@ from durable_automation.agents import AgentManager, agent, claims, handler
 from durable_automation.events import Event
 from tests.helpers.polling import eventually
 
-TICKS = 45
+TICKS = 80  # >= 4 history events each: past the 200-event threshold however batched
 
 
 @agent("ag_can_counter", spawn_on="ag_can_started", match={"id": "{{ ctx.counter_id }}"})

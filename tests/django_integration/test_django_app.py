@@ -69,13 +69,17 @@ def test_checks_report_bad_event_declarations():
 
 
 def test_check_warns_about_listeners_of_undeclared_events():
-    assert check_listeners() == []
+    # Other test modules register listeners for events of their own: look only at ours.
+    def ours():
+        return [w for w in check_listeners() if "tb_listens_to_nothing" in w.msg]
+
+    assert ours() == []
 
     @on_event("tb_never_declared_anywhere")
     def tb_listens_to_nothing(event) -> None: ...
 
     try:
-        [warning] = check_listeners()
+        [warning] = ours()
         assert warning.id == "durable_automation.W001"
         assert "tb_listens_to_nothing" in warning.msg
         assert "'tb_never_declared_anywhere'" in warning.msg
