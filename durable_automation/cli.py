@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from ._settings import configure
 from .exceptions import DurableAutomationError
 
-__all__ = ["build_parser", "main", "run"]
+__all__ = ["build_parser", "exit_process", "main", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,11 +135,15 @@ def _serve_codec(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``durable-automation`` script; ends the process (see module docs)."""
-    code = run(argv)
+def exit_process(code: int) -> None:
+    """Flush output and end the process with ``code`` (see the module docs for why)."""
     sys.stdout.flush()
     sys.stderr.flush()
     logging.shutdown()
     os._exit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``durable-automation`` script; ends the process (see module docs)."""
+    exit_process(run(argv))
 

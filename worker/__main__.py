@@ -1,8 +1,9 @@
-"""``python -m worker [MODULE ...]``: same as ``durable-automation worker``.
+"""``python -m worker [MODULE ...]``: the deployable worker.
 
-Configuration comes from ``DURABLE_AUTOMATION_*`` environment variables (ADDRESS,
-NAMESPACE, TASK_QUEUE, AUTOMATION_MODULES, API_KEY, TLS, ...), or from Django settings
-when ``DJANGO_SETTINGS_MODULE`` is set.
+Without Django it is ``durable-automation worker``, configured by ``DURABLE_AUTOMATION_*``
+environment variables (ADDRESS, NAMESPACE, TASK_QUEUE, AUTOMATION_MODULES, API_KEY, TLS, ...).
+With ``DJANGO_SETTINGS_MODULE`` set it sets Django up and runs the Django worker, which
+also relays events left in the outbox (``DURABLE_AUTOMATION`` in the Django settings).
 """
 
 from __future__ import annotations
@@ -13,15 +14,23 @@ import sys
 from durable_automation.cli import main
 
 
-def _setup_django() -> None:
-    # A worker for a Django project needs the app registry ready before automation
-    # modules (which import models) are imported.
-    if os.environ.get("DJANGO_SETTINGS_MODULE"):
-        import django
+def _main(argv: list[str]) -> None:
+    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        main(["worker", *argv])
+        return
+    import django
 
-        django.setup()
+    django.setup()
+    from durable_automation.cli import exit_process
+    from django_integration.worker import run_django_worker
+
+    code = 0
+    try:
+        run_django_worker(argv)
+    except KeyboardInterrupt:
+        code = 130
+    exit_process(code)
 
 
 if __name__ == "__main__":
-    _setup_django()
-    main(["worker", *sys.argv[1:]])
+    _main(sys.argv[1:])
