@@ -276,9 +276,9 @@ def entity_of(wire: EventWire, event: Any = None) -> Any:
         return dict(wire.data)
 
 
-async def claim_filter(eng: Engine, wire: EventWire) -> str | None:
+async def claim_filter(eng: Engine, wire: EventWire, event: Any = None) -> str | None:
     """What the engine calls before routing an occurred event (see ``set_claim_filter``)."""
-    holder = await claimant(eng, wire, await asyncio.to_thread(entity_of, wire))
+    holder = await claimant(eng, wire, await asyncio.to_thread(entity_of, wire, event))
     _cache[wire.id] = holder
     while len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)

@@ -49,7 +49,8 @@ _event_hooks: dict[EventStage, list[EventHook]] = {
 }
 # Returns who holds a claim on the event (e.g. an agent's run id), or None. Claimed
 # events reach only the claimant and automations declared with ignores_claims=True.
-ClaimFilter = Callable[["Engine", EventWire], Awaitable[str | None]]
+# It gets the original event object too, whose entity may be in hand already.
+ClaimFilter = Callable[["Engine", EventWire, Any], Awaitable[str | None]]
 _claim_filter: ClaimFilter | None = None
 
 
@@ -336,7 +337,7 @@ class Engine:
         event, so a repeated delivery starts nothing twice.
         """
         wire = to_event_wire(event)
-        claimed_by = await _claim_filter(self, wire) if _claim_filter is not None else None
+        claimed_by = await _claim_filter(self, wire, event) if _claim_filter is not None else None
         runs: list[Run] = []
         if claimed_by is None:
             for definition in registry.event_workflows(wire.name):

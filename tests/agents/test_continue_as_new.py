@@ -52,9 +52,11 @@ def test_context_timers_and_claims_survive_continue_as_new(dev_worker):
         await asyncio.gather(*(engine.aemit("ag_can_tick", data=data) for _ in range(TICKS)))
 
     asyncio.run(ticks())
-    state = eventually(lambda: (s := run.agent_state()).context["count"] == TICKS and s,
-                       timeout=20, message="all ticks handled")
-    assert state.generation >= 1, state.generation  # it continued-as-new
+    # The agent continues-as-new once its history passed the threshold and its inbox is
+    # empty, i.e. at the latest right after the last tick.
+    state = eventually(
+        lambda: (s := run.agent_state()).context["count"] == TICKS and s.generation >= 1 and s,
+        timeout=30, message="all ticks handled, then continued-as-new")
     assert [t.handler for t in state.timers] == ["due"]  # still pending after that
     assert state.timers[0].due == at - timedelta(seconds=2)
     assert state.claims == ["ag_can_message"]
