@@ -30,7 +30,7 @@ from ._events import Event
 from ._registry import registry
 from ._signal_hub import HUB_WORKFLOW, hub_id
 from ._wire import CommandWire, StepInput, StepOutcome, Waiter
-from .exceptions import InvalidCommandError
+from .exceptions import InvalidCommandError, InvalidContextError
 
 __all__ = ["StepRunner", "add_call_wrapper"]
 
@@ -146,9 +146,14 @@ class StepRunner:
         try:
             command = to_wire(result, where)
             _check_targets(definition, command, where)
-            dumped = context.model_dump(mode="json")
-        except (InvalidCommandError, ValueError, TypeError) as exc:
+        except InvalidCommandError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+        try:
+            dumped = context.model_dump(mode="json")
+        except (ValueError, TypeError) as exc:
+            error = InvalidContextError(where, str(exc))
+            raise ApplicationError(str(error), type="InvalidContextError",
+                                   non_retryable=True) from None
         if command.kind == "wait":
             assert command.signal is not None
             await _register_waiter(

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -33,7 +34,7 @@ from ._runtime import LoopThread, call_async, call_sync
 from ._settings import get_settings
 from ._signal_hub import hub_id
 from ._wire import RESCHEDULE_SIGNAL, DeliverRequest, EventWire, StartInput
-from .exceptions import SignalPayloadError
+from .exceptions import InvalidContextError, SignalPayloadError
 
 __all__ = ["ClaimFilter", "Engine", "EventHook", "add_event_hook", "engine", "set_claim_filter"]
 
@@ -449,7 +450,10 @@ def _event_run_id(automation: str, wire: EventWire) -> str:
 
 
 def _dump(context: BaseModel) -> dict[str, Any]:
-    return context.model_dump(mode="json")
+    try:
+        return context.model_dump(mode="json")
+    except (PydanticSerializationError, ValueError, TypeError) as exc:
+        raise InvalidContextError(type(context).__qualname__, str(exc)) from None
 
 
 engine = Engine()

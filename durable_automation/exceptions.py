@@ -13,6 +13,7 @@ Every exception the SDK raises on purpose derives from one root, so
     ├── NotConnectedError          no Temporal server could be reached
     ├── SyncCallInEventLoopError   a sync call was made where the async twin is required
     ├── SignalPayloadError         a signal payload does not validate against a waiting Context
+    ├── InvalidContextError        a Context cannot be stored (not JSON-serialisable)
     ├── InvalidCommandError        a step returned something that is not a command
     ├── ClaimHeldError             events are already claimed by another agent
     ├── InvalidScheduleError       a bad cron field, time zone, interval or past one-shot
@@ -44,6 +45,7 @@ __all__ = [
     "UnknownAutomationError",
     "UnknownTaskError",
     "InvalidScheduleError",
+    "InvalidContextError",
 ]
 
 
@@ -201,3 +203,19 @@ class UnknownTaskError(RegistrationError):
 class InvalidScheduleError(DurableAutomationError, ValueError):
     """A timer or schedule cannot work as given: a bad cron field, an unknown time zone,
     a non-positive interval, or a one-shot time in the past. The message names the fix."""
+
+
+class InvalidContextError(DurableAutomationError, ValueError):
+    """A Context cannot be stored in Temporal: it does not serialise to JSON.
+
+    Attributes:
+        automation: The automation whose Context it is.
+    """
+
+    def __init__(self, automation: str, detail: str) -> None:
+        self.automation = automation
+        super().__init__(
+            f"The Context of {automation} cannot be stored: {detail}. Use JSON-compatible "
+            "field types (str, int, float, bool, datetime, lists/dicts/models of them), and "
+            "store references (ids) rather than objects such as model instances."
+        )
