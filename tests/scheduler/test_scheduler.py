@@ -1,0 +1,161 @@
+"""Scheduler (seed 004) on Temporal Schedules, on the dev server with real short intervals."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from croniter import croniter
+
+from durable_automation.exceptions import InvalidScheduleError, UnknownTaskError
+from durable_automation.scheduler import Scheduler, setup_tasks_from_config, setup_tasks_from_yaml
+from durable_automation.timers import task, task_info
+from tests.helpers.polling import eventually
+
+pytestmark = pytest.mark.devserver
+
+STATUS_KEYS = {"name", "enabled", "interval_seconds", "last_run", "next_run", "seconds_until_next"}
+runs: dict[str, list[datetime]] = {}
+active = {"now": 0, "max": 0}
+lock = threading.Lock()
+
+
+@task(name="tests.scheduler.record")
+def record() -> None:
+    info = task_info()
+    runs.setdefault(info.key or "", []).append(info.scheduled_at)  # type: ignore[arg-type]
+
+
+@task(name="tests.scheduler.slow")
+def slow() -> None:
+    with lock:
+        active["now"] += 1
+        active["max"] = max(active["max"], active["now"])
+    time.sleep(2.5)
+    with lock:
+        active["now"] -= 1
+    runs.setdefault("slow", []).append(task_info().scheduled_at)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def scheduler(dev_worker: object, request: pytest.FixtureRequest) -> Scheduler:
+    runs.clear()
+    made = Scheduler(name=f"t{abs(hash(request.node.name)) % 10**8}")
+    yield made
+    for name in list(made.tasks):
+        made.remove_task(name)
+
+
+def test_interval_task_runs_and_reports_seed_status(scheduler: Scheduler) -> None:
+    before = datetime.now(timezone.utc)
+    scheduler.add_task("every1", record, interval_seconds=1)
+    status = scheduler.get_task_status("every1")
+    assert status is not None and set(status) == STATUS_KEYS
+    assert status["enabled"] is True and status["interval_seconds"] == 1
+    assert status["last_run"] is None
+    next_run = datetime.fromisoformat(status["next_run"])
+    assert before < next_run <= before + timedelta(seconds=2)
+    eventually(lambda: len(runs.get("every1", [])) >= 3, timeout=10)
+    due = runs["every1"][:3]
+    assert [b - a for a, b in zip(due, due[1:])] == [timedelta(seconds=1)] * 2
+    status = scheduler.get_task_status("every1")
+    assert status is not None and status["last_run"] is not None
+    assert 0 < status["seconds_until_next"] <= 1.5
+    assert set(scheduler.get_all_tasks_status()) == {"every1"}
+    assert scheduler.get_task_status("nope") is None
+
+
+def test_one_run_at_a_time(scheduler: Scheduler) -> None:
+    active.update(now=0, max=0)
+    scheduler.add_task("slow", slow, interval_seconds=1)
+    eventually(lambda: len(runs.get("slow", [])) >= 2, timeout=15)
+    assert active["max"] == 1
+    due = runs["slow"]
+    assert all(b - a >= timedelta(seconds=2) for a, b in zip(due, due[1:]))  # overlaps skipped
+
+
+def test_disable_pauses_and_enable_resumes(scheduler: Scheduler) -> None:
+    scheduler.add_task("pausable", record, interval_seconds=1)
+    eventually(lambda: len(runs.get("pausable", [])) >= 1, timeout=10)
+    scheduler.disable_task("pausable")
+    status = scheduler.get_task_status("pausable")
+    assert status is not None and status["enabled"] is False and status["next_run"] is None
+    count = len(runs["pausable"])
+    time.sleep(2.5)  # a negative check: nothing may run while paused
+    assert len(runs["pausable"]) <= count + 1  # at most one run already in flight
+    paused_count = len(runs["pausable"])
+    scheduler.enable_task("pausable")
+    eventually(lambda: len(runs["pausable"]) > paused_count, timeout=10)
+
+
+def test_update_interval_keeps_the_phase(scheduler: Scheduler) -> None:
+    scheduler.add_task("phase", record, interval_seconds=1)
+    eventually(lambda: len(runs.get("phase", [])) >= 1, timeout=10)
+    scheduler.update_task_interval("phase", 30)
+    status = scheduler.get_task_status("phase")
+    assert status is not None and status["interval_seconds"] == 30
+    last_due = runs["phase"][-1]
+    assert datetime.fromisoformat(status["next_run"]) == last_due + timedelta(seconds=30)
+    never = "never-ran"
+    scheduler.add_task(never, record, interval_seconds=600)
+    now = datetime.now(timezone.utc)
+    scheduler.update_task_interval(never, 45)
+    status = scheduler.get_task_status(never)
+    assert status is not None
+    assert abs(datetime.fromisoformat(status["next_run"]) - (now + timedelta(seconds=45))) \
+        < timedelta(seconds=2)
+
+
+def test_cron_task_fires_on_croniter_times(scheduler: Scheduler) -> None:
+    scheduler.add_task("cron2", record, cron="*/2 * * * * *")  # leading seconds: every 2 s
+    status = scheduler.get_task_status("cron2")
+    assert status is not None and status["interval_seconds"] is None
+    next_run = datetime.fromisoformat(status["next_run"])
+    expected = croniter("*/2 * * * * *", next_run - timedelta(seconds=2), ret_type=datetime,
+                        second_at_beginning=True).get_next()
+    assert next_run == expected
+    eventually(lambda: len(runs.get("cron2", [])) >= 2, timeout=10)
+    assert all(d.second % 2 == 0 and d.microsecond == 0 for d in runs["cron2"])
+    assert scheduler.tasks["cron2"].cron == "*/2 * * * * *"
+
+
+def test_config_from_dict_and_yaml(scheduler: Scheduler) -> None:
+    names = setup_tasks_from_config(scheduler, {
+        "a": {"function": record, "interval": 300, "enabled": True},
+        "b": {"function": "tests.scheduler.record", "interval": 180, "enabled": False},
+    })
+    assert names == ["a", "b"]
+    yaml_text = io.StringIO(
+        "tasks:\n  c:\n    function: tests.scheduler.record\n    interval: 60\n"
+        "  d:\n    function: tests.scheduler.record\n    cron: '0 3 * * *'\n")
+    assert setup_tasks_from_yaml(scheduler, yaml_text) == ["c", "d"]
+    statuses = scheduler.get_all_tasks_status()
+    assert {n: s["enabled"] for n, s in statuses.items()} == {
+        "a": True, "b": False, "c": True, "d": True}
+    assert statuses["b"]["next_run"] is None
+    assert datetime.fromisoformat(statuses["d"]["next_run"]).hour == 3
+    with pytest.raises(UnknownTaskError):
+        setup_tasks_from_config(scheduler, {"x": {"function": "os.system", "interval": 1}})
+    with pytest.raises(InvalidScheduleError):
+        scheduler.add_task("bad", record, interval_seconds=0)
+
+
+async def test_start_waits_until_stop_as_in_the_seed(scheduler: Scheduler) -> None:
+    await scheduler.aadd_task("bg", record, interval_seconds=1)
+    running = asyncio.create_task(scheduler.start())
+    await asyncio.sleep(0)
+    assert scheduler.is_running()
+    for _ in range(200):
+        if len(runs.get("bg", [])) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    scheduler.stop()
+    await asyncio.wait_for(running, 5)
+    assert not scheduler.is_running()
+    assert len(runs["bg"]) >= 2
+    await scheduler.aremove_task("bg")
+    assert await scheduler.aget_task_status("bg") is None
