@@ -85,3 +85,39 @@ __all__ = [
     "wait_for_event",
     "workflow",
 ]
+
+# Timers and the scheduler (durable_automation.timers, durable_automation.scheduler).
+from .exceptions import InvalidScheduleError, UnknownTaskError  # noqa: E402
+from .scheduler import Scheduler, setup_tasks_from_config, setup_tasks_from_yaml  # noqa: E402
+from .timers import (  # noqa: E402
+    SchedulePolicy,
+    TaskHandle,
+    Timer,
+    TimerConfig,
+    TimerManager,
+    adebounce_task,
+    aschedule_task,
+    debounce_task,
+    schedule_task,
+    task,
+    task_info,
+)
+
+__all__ += [
+    "InvalidScheduleError",
+    "SchedulePolicy",
+    "Scheduler",
+    "TaskHandle",
+    "Timer",
+    "TimerConfig",
+    "TimerManager",
+    "UnknownTaskError",
+    "adebounce_task",
+    "aschedule_task",
+    "debounce_task",
+    "schedule_task",
+    "setup_tasks_from_config",
+    "setup_tasks_from_yaml",
+    "task",
+    "task_info",
+]

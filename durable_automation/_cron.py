@@ -72,7 +72,8 @@ def parse_cron(expression: str) -> CronExpr:
         InvalidScheduleError: The message names the bad field and its value.
     """
     if not isinstance(expression, str) or not expression.strip():
-        raise InvalidScheduleError(f"A cron expression must be a non-empty string, got {expression!r}")
+        raise InvalidScheduleError(
+            f"A cron expression must be a non-empty string, got {expression!r}")
     text = " ".join(expression.split())
     if text.startswith("@"):
         _check(text, False, f"Invalid cron expression {expression!r}: unknown shortcut {text!r}")
@@ -140,10 +141,12 @@ def to_instant(local: datetime, zone: ZoneInfo | None) -> datetime:
     if candidates:
         return min(candidates)  # repeated local time: its first occurrence
     # Nonexistent: the gap lies between the two offsets' readings; find where it ends.
-    readings = sorted(
-        (local - local.replace(tzinfo=zone, fold=f).utcoffset()).replace(tzinfo=_UTC)  # type: ignore[operator]
-        for f in (0, 1)
-    )
+    readings = []
+    for fold in (0, 1):
+        offset = local.replace(tzinfo=zone, fold=fold).utcoffset()
+        assert offset is not None
+        readings.append((local - offset).replace(tzinfo=_UTC))
+    readings.sort()
     low, high = readings
     while high - low > timedelta(seconds=1):
         middle = low + (high - low) / 2

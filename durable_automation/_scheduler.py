@@ -198,7 +198,11 @@ class Scheduler(SchedulerStatus):
 
     def _action(self, name: str, definition: TaskDefinition, every: timedelta | None,
                 cron: CronExpr | None) -> ScheduleActionStartWorkflow:
-        how = f"every {_number(every.total_seconds())}s" if every else f"cron {cron.expression}"  # type: ignore[union-attr]
+        if every is not None:
+            how = f"every {_number(every.total_seconds())}s"
+        else:
+            assert cron is not None
+            how = f"cron {cron.expression}"
         return ScheduleActionStartWorkflow(
             SCHEDULED_TASK_WORKFLOW,
             TaskCall(task=definition.name, origin="schedule", key=name),
@@ -214,7 +218,11 @@ class Scheduler(SchedulerStatus):
                    cron: CronExpr | None, enabled: bool) -> None:
         client = engine._ensure().client
         now = await engine.anow()
-        spec = _interval_spec(every, now) if every else ScheduleSpec(calendars=cron_calendars(cron))  # type: ignore[arg-type]
+        if every is not None:
+            spec = _interval_spec(every, now)
+        else:
+            assert cron is not None
+            spec = ScheduleSpec(calendars=cron_calendars(cron))
         schedule = Schedule(
             action=self._action(name, definition, every, cron), spec=spec,
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=_CATCHUP),

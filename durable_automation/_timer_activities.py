@@ -41,9 +41,8 @@ async def emit_timer_event_activity(request: EmitRequest) -> int:
     """
     from ._engine import engine
 
-    runs = await engine.aemit(
-        request.event, data=timer_payload(request), id=f"timer:{request.timer_id}:{request.due.isoformat()}",
-    )
+    event_id = f"timer:{request.timer_id}:{request.due.isoformat()}"
+    runs = await engine.aemit(request.event, data=timer_payload(request), id=event_id)
     return len(runs)
 
 

@@ -57,7 +57,9 @@ _STATUS = {
 }
 
 
-def to_timedelta(value: timedelta | float | int, what: str, *, allow_zero: bool = False) -> timedelta:
+def to_timedelta(
+    value: timedelta | float | int, what: str, *, allow_zero: bool = False
+) -> timedelta:
     """``value`` as a timedelta (numbers are seconds).
 
     Raises:

@@ -189,7 +189,8 @@ class TimerManager:
             what = f"every {parsed.every}"
         elif isinstance(parsed, CronConfig):
             spec = TimerSpec(kind="cron", cron=parsed.expression, timezone=parsed.timezone, **base)
-            what = f"cron {parsed.expression}" + (f" ({parsed.timezone})" if parsed.timezone else "")
+            zone = f" ({parsed.timezone})" if parsed.timezone else ""
+            what = f"cron {parsed.expression}{zone}"
         else:
             fire_at = parsed.fire_at
             if fire_at <= now:

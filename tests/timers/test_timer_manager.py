@@ -66,7 +66,8 @@ def test_interval_timer_emits_seed_payload(time_machine: TimeMachine) -> None:
     assert {r["type"] for r in received} == {"interval"}
     assert {r["interval_seconds"] for r in received} == {10.0}
     fired = [datetime.fromisoformat(r["fired_at"]) for r in received]
-    assert all(timedelta(seconds=9) < b - a < timedelta(seconds=11) for a, b in zip(fired, fired[1:]))
+    gaps = [b - a for a, b in zip(fired, fired[1:])]
+    assert all(timedelta(seconds=9) < gap < timedelta(seconds=11) for gap in gaps), gaps
     assert all("scheduled_at" not in r for r in received)
 
 
