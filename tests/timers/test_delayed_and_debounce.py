@@ -149,3 +149,14 @@ async def test_10000_items_over_100_keys_flush_exactly_once_each(
     for key, flushes in batches.items():
         n = int(key.removeprefix("key-"))
         assert flushes[0] == sorted(flushes[0]) and flushes[0][0] == n  # arrival order
+
+
+def test_seed_000_call_forms(time_machine: TimeMachine) -> None:
+    # events/callbacks.py: debounce_task(task_name=..., debounce_key=..., ...)
+    debounce_task(task_name="tests.timers.collect_batch", debounce_key="callback:1:x",
+                  debounce_window=timedelta(seconds=5), collect="evt-1")
+    # queues/q2_executor.py: schedule_task(fn, args=list(args), delay=delay)
+    schedule_task(remember, args=["queued"], delay=timedelta(seconds=5))
+    time_machine.advance(seconds=5)
+    assert batches["callback:1:x"] == [["evt-1"]]
+    assert [label for label, _ in calls] == ["queued"]

@@ -155,3 +155,29 @@ def test_invalid_intervals_are_rejected() -> None:
         Timer(0, takes_5s)
     with pytest.raises(InvalidScheduleError):
         Timer("10s", takes_5s)  # type: ignore[arg-type]
+
+
+ticks: list[int] = []
+
+
+@task(name="tests.timers.count")
+def count() -> None:
+    ticks.append(task_info().tick or 0)
+
+
+def test_long_running_timer_continues_as_new_and_keeps_its_grid(tm: TimeMachine) -> None:
+    from durable_automation._timer_workflows import TICKS_PER_RUN
+
+    ticks.clear()
+    timer = Timer(timedelta(seconds=1), count, name="many-ticks").start()
+    tm.settle()
+    first = timer.status()
+    tm.advance(seconds=TICKS_PER_RUN + 20)
+    status = timer.stop()
+    assert status is not None and status.anchor == first.anchor  # type: ignore[union-attr]
+    assert ticks == list(range(TICKS_PER_RUN + 21))
+
+    # The run that stopped is not the first: the timer continued-as-new on the way.
+    assert tm.env is not None
+    description = tm._run(tm.env.client.get_workflow_handle(timer.id).describe())
+    assert description.run_id != description.raw_description.workflow_execution_info.first_run_id
