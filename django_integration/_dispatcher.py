@@ -88,7 +88,8 @@ class Dispatcher:
         if self._loop is None:
             self._loop = LoopThread("da-dispatcher-loop")
         with db_connections():
-            deliveries = claim(ids)
+            # All of them: a burst of commits can hand over more rows than a relay batch.
+            deliveries = claim(ids, limit=len(ids))
         for delivery in deliveries:
             if time.monotonic() < self._paused_until:
                 outcome = None  # Temporal is down: leave the rest to the relay
