@@ -10,6 +10,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
+from ._observability import client_interceptors, metrics_runtime
 from ._settings import Settings, get_settings
 from .exceptions import ConfigurationError, NotConnectedError
 
@@ -63,6 +64,9 @@ async def connect(settings: Settings | None = None) -> Client:
             tls=tls_config(settings),
             api_key=settings.api_key,
             data_converter=data_converter(settings),
+            # METRICS_PORT / TRACING: workers built on this client inherit both.
+            interceptors=client_interceptors(settings),
+            runtime=metrics_runtime(settings),
         )
     except RuntimeError as exc:
         raise NotConnectedError(

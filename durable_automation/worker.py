@@ -23,6 +23,7 @@ from ._activities import StepRunner
 from ._connect import connect
 from ._engine import engine
 from ._interpreter import AutomationWorkflow
+from ._observability import install_log_context, metrics_runtime, uses_runtime, worker_interceptors
 from ._registry import import_automation_modules, registry
 from ._settings import Settings, get_settings
 from ._signal_hub import SignalHub
@@ -92,6 +93,17 @@ class AutomationWorker:
         for component in registry.components.values():
             workflows.extend(component.workflows)
             activities.extend(component.activities)
+        # Observability: step-aware log records, tracing (TRACING), and a warning when
+        # METRICS_PORT is set but the client was not connected with the metrics runtime
+        # (workers report metrics through their client's runtime).
+        install_log_context()
+        runtime = metrics_runtime(settings)
+        if runtime is not None and not uses_runtime(client, runtime):
+            log.warning("METRICS_PORT is set, but this worker's client was not connected by "
+                        "durable_automation's connect(): its metrics are not served")
+        worker_options["interceptors"] = [
+            *worker_interceptors(settings, client), *worker_options.get("interceptors", ()),
+        ]
         self.worker = Worker(
             client,
             task_queue=task_queue,
