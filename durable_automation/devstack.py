@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from ._connect import connect
 from ._registry import import_automation_modules, registry
 from ._settings import configure, get_settings
 from .devserver import DevServer
@@ -87,8 +88,9 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = await server.connect()
+    # Through connect(): the settings' METRICS_PORT / TRACING apply to the dev stack too.
     settings = replace(get_settings(), address=server.address)
+    client = await connect(settings)
     names = registry.names()
     async with AutomationWorker(client, task_queue, settings=settings):
         print(

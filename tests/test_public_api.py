@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import durable_automation
-from durable_automation import events, exceptions, testing, workflows
+from durable_automation import events, exceptions, observability, testing, workflows
 
 
 def test_top_level_exports():
@@ -25,7 +25,7 @@ def test_top_level_exports():
 
 
 def test_module_exports_resolve():
-    for module in (workflows, events, exceptions, testing):
+    for module in (workflows, events, exceptions, testing, observability):
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"
     assert set(workflows.__all__) >= {
