@@ -55,3 +55,23 @@ class Waiter:
     @step()
     def done(self):
         return complete(value=get_context().value)
+
+
+from durable_automation.agents import agent, handler  # noqa: E402
+
+
+@agent("fault_agent", spawn_on="fault_agent_started", match={"id": "{{ ctx.item_id }}"})
+class FaultAgent:
+    """An agent whose offset timer must survive a server crash."""
+
+    class Context(BaseModel):
+        item_id: int
+        reminded: bool = False
+
+    @classmethod
+    def create_context(cls, event):
+        return cls.Context(item_id=event.data["item_id"])
+
+    @handler("fault_item_due", offset=timedelta(seconds=-2))
+    def remind(self, ctx):
+        ctx.reminded = True

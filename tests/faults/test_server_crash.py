@@ -1,6 +1,7 @@
-"""The Temporal dev server killed with SIGKILL while runs sleep and wait for signals, then
-restarted on the same database file: overdue timers fire at once, waiters still wait
-(and their hub still knows them), and the same worker process carries on."""
+"""The Temporal dev server killed with SIGKILL while runs sleep and wait for signals and an
+agent holds an offset timer, then restarted on the same database file: overdue timers
+fire at once, waiters still wait (and their hub still knows them), and the same worker
+process carries on. (Schedules, Timers and debounce windows: tests/timers, tests/scheduler.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import signal
 import time
 import uuid
 
+from datetime import timedelta
+
 from durable_automation import engine
+from durable_automation.events import Event
 from durable_automation.devserver import DevServer
 from tests.faults import automations  # noqa: F401 - registers the automations
 from tests.helpers.polling import eventually
@@ -29,6 +33,12 @@ def test_server_sigkill_and_restart_on_same_database(tmp_path):
             waiters = [engine.start("fault_waiter", channel=channel) for _ in range(3)]
             for run in [sleeper, *waiters]:
                 eventually(lambda run=run: run.status() == "waiting", timeout=30)
+            data = {"item_id": 1, "id": 1}
+            [agent_run] = engine.emit("fault_agent_started", data=data)
+            due = engine.now() + timedelta(seconds=6)  # its handler is due 2 s before
+            engine.handle_event_scheduled(Event(name="fault_item_due", id="due-1", data=data,
+                                                at=due, scheduled=True))
+            eventually(lambda: len(agent_run.agent_state().timers) == 1, timeout=30)
 
         server.kill()
         time.sleep(5)  # a real outage, long enough for the 3 s sleep to be overdue
@@ -41,6 +51,9 @@ def test_server_sigkill_and_restart_on_same_database(tmp_path):
             assert all(run.status() == "waiting" for run in waiters)
             assert engine.signal(channel, {"value": 9}) == 3
             assert [run.result(timeout=60) for run in waiters] == [{"value": 9}] * 3
+            state = eventually(lambda: (s := agent_run.agent_state()).context["reminded"] and s,
+                               timeout=30, message="the agent's overdue offset timer fired")
+            assert [record.handler for record in state.history][-1] == "remind"
         assert worker.process.poll() is None, "the worker survived the outage"
     finally:
         worker.stop(signal.SIGTERM)
