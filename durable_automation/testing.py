@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 
 from ._binaries import test_server_path
@@ -55,6 +56,7 @@ class TimeMachine:
     async def _astart(self) -> None:
         self.env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=test_server_path(), data_converter=data_converter(),
+            runtime=_quiet_runtime(),
         )
         self._stack.enter_context(self.env.auto_time_skipping_disabled())
         self._worker = AutomationWorker(self.env.client, self.task_queue, bind_engine=False,
@@ -209,6 +211,24 @@ class TimeMachine:
         except Exception:  # noqa: BLE001 - not an automation run (e.g. a signal hub)
             return False
         return state.phase == "running"
+
+
+_runtime: Runtime | None = None
+
+
+def _quiet_runtime() -> Runtime:
+    """A runtime whose core logs only errors, shared by every time machine.
+
+    The test server does not advertise that it keeps heartbeat details when an attempt
+    fails, so the core warns on every worker start; it does keep them (the Context
+    checkpoint of a failed step relies on it, and tests/workflows cover it).
+    """
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(telemetry=TelemetryConfig(
+            logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+        ))
+    return _runtime
 
 
 def _delta(delta: timedelta | None, kwargs: dict[str, float]) -> timedelta:
