@@ -26,7 +26,6 @@ from temporalio.common import SearchAttributeKey, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from ._agent_definitions import (
-    AGENT_ID_PREFIX,
     AgentDefinition,
     AgentHandlerDefinition,
     Route,
@@ -46,6 +45,8 @@ from ._wire import EventWire
 
 if TYPE_CHECKING:
     from ._engine import Engine
+    from ._run import Run
+
 __all__ = ["agent_name_of", "armed_id", "install", "spawn"]
 
 _installed = False
