@@ -29,7 +29,6 @@ from durable_automation.agents import agent, handler
 from durable_automation.devserver import DevServer
 from durable_automation.worker import AutomationWorker
 
-
 # Temporal keeps the mutable state of recently used workflows in a cache (512 by
 # default); a cluster hosting N live agents sizes it for them, as we do here, so that
 # signalling any one agent does not first reload it from the database.
@@ -92,9 +91,9 @@ async def measure(live: int, events: int) -> tuple[float, float]:
 
 async def quiesce(first: int, last: int) -> None:
     """Wait until the worker has started the newest agents (its backlog is drained)."""
-    from durable_automation._agent_run import AgentRun
-
     from temporalio.service import RPCError
+
+    from durable_automation._agent_run import AgentRun
 
     for n in range(max(first, last - 20), last):
         while True:
@@ -108,8 +107,9 @@ async def quiesce(first: int, last: int) -> None:
 
 async def run_worker(address: str, task_queue: str) -> None:
     """Worker mode: a separate process, so its CPU does not share our GIL."""
-    from durable_automation._connect import data_converter
     from temporalio.client import Client
+
+    from durable_automation._connect import data_converter
 
     client = await Client.connect(address, data_converter=data_converter())
     stop = asyncio.Event()

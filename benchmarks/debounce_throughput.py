@@ -22,13 +22,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from temporalio import workflow  # noqa: E402
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
+from temporalio import workflow
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from durable_automation._engine import engine  # noqa: E402
-from durable_automation.devserver import DevServer  # noqa: E402
-from durable_automation.timers import adebounce_task, task  # noqa: E402
-from durable_automation.worker import AutomationWorker  # noqa: E402
+from durable_automation._engine import engine
+from durable_automation.devserver import DevServer
+from durable_automation.timers import adebounce_task, task
+from durable_automation.worker import AutomationWorker
 
 flushed: dict[str, list[list[Any]]] = defaultdict(list)
 

@@ -30,21 +30,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.django_settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
-from django.utils import timezone  # noqa: E402
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.utils import timezone
 
-from django_integration._dispatcher import dispatcher  # noqa: E402
-from django_integration.models import Event  # noqa: E402
-from durable_automation import engine, on_event  # noqa: E402
-from durable_automation._runtime import LoopThread  # noqa: E402
-from durable_automation.devserver import DevServer  # noqa: E402
-from durable_automation.worker import AutomationWorker  # noqa: E402
-from tests.django_integration.testapp.models import (  # noqa: E402
+from django_integration._dispatcher import dispatcher
+from django_integration.models import Event
+from durable_automation import engine, on_event
+from durable_automation._runtime import LoopThread
+from durable_automation.devserver import DevServer
+from durable_automation.worker import AutomationWorker
+from tests.django_integration.testapp.models import (
     Booking,
     PlainReservation,
     Reservation,

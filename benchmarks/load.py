@@ -24,21 +24,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.django_settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.core.management import call_command
+from django.db import connection
 
-from django_integration.outbox import flush  # noqa: E402
-from durable_automation import engine  # noqa: E402
-from durable_automation._runtime import LoopThread  # noqa: E402
-from durable_automation.devserver import DevServer  # noqa: E402
-from durable_automation.worker import AutomationWorker  # noqa: E402
-from tests.django_integration.testapp import automations  # noqa: E402,F401
-from tests.django_integration.testapp.models import Booking, Effect  # noqa: E402
-from tests.workflows import test_load_small  # noqa: E402 - registers load_sleeper
+from django_integration.outbox import flush
+from durable_automation import engine
+from durable_automation._runtime import LoopThread
+from durable_automation.devserver import DevServer
+from durable_automation.worker import AutomationWorker
+from tests.django_integration.testapp import automations  # noqa: F401
+from tests.django_integration.testapp.models import Booking, Effect
+from tests.workflows import test_load_small
 
 DEADLINE = 300.0  # seconds: every phase stops by itself
 

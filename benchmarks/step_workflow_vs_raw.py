@@ -19,16 +19,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pydantic import BaseModel  # noqa: E402
-from temporalio.worker import Worker  # noqa: E402
+from pydantic import BaseModel
+from raw_five_steps import RawFiveSteps, raw_step, work
+from temporalio.worker import Worker
 
-from durable_automation import complete, engine, get_context, goto, step  # noqa: E402
-from durable_automation import workflow as da_workflow  # noqa: E402
-from durable_automation.devserver import DevServer  # noqa: E402
-from durable_automation.worker import AutomationWorker, sandbox_runner  # noqa: E402
-
-
-from raw_five_steps import RawFiveSteps, raw_step, work  # noqa: E402
+from durable_automation import complete, engine, get_context, goto, step
+from durable_automation import workflow as da_workflow
+from durable_automation.devserver import DevServer
+from durable_automation.worker import AutomationWorker, sandbox_runner
 
 
 @da_workflow("bench_five_steps")

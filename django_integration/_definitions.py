@@ -8,7 +8,7 @@ from typing import Any
 
 from durable_automation.exceptions import DefinitionError
 
-__all__ = ["EventDefinition", "Evaluation"]
+__all__ = ["Evaluation", "EventDefinition"]
 
 
 @dataclass(frozen=True)

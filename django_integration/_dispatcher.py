@@ -77,7 +77,7 @@ class Dispatcher:
             try:
                 if time.monotonic() >= self._paused_until:
                     self._forward(batch)
-            except Exception:  # noqa: BLE001 - the thread must survive; rows stay queued
+            except Exception:
                 log.exception("Forwarding events %s failed; the relay will retry", batch)
             finally:
                 with self._cond:

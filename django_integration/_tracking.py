@@ -19,7 +19,7 @@ from django.db import connections, models, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from ._definitions import EventDefinition, Evaluation
+from ._definitions import Evaluation, EventDefinition
 from .models import Event, EventStatus
 
 __all__ = ["connect_models", "event_definitions", "tracked_models"]

@@ -118,7 +118,7 @@ async def arelay_forever(stop: asyncio.Event | None = None,
                 dispatcher.resume()
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - e.g. the database is down: try again later
+        except Exception:
             log.exception("Outbox relay pass failed; retrying in %.0fs", period)
         try:
             await asyncio.wait_for(stop.wait(), period)

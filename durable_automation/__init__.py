@@ -87,9 +87,9 @@ __all__ = [
 ]
 
 # Timers and the scheduler (durable_automation.timers, durable_automation.scheduler).
-from .exceptions import InvalidScheduleError, UnknownTaskError  # noqa: E402
-from .scheduler import Scheduler, setup_tasks_from_config, setup_tasks_from_yaml  # noqa: E402
-from .timers import (  # noqa: E402
+from .exceptions import InvalidScheduleError, UnknownTaskError
+from .scheduler import Scheduler, setup_tasks_from_config, setup_tasks_from_yaml
+from .timers import (
     SchedulePolicy,
     TaskHandle,
     Timer,

@@ -18,7 +18,6 @@ its history grows.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,7 +65,7 @@ class Directory:
             try:
                 await workflow.wait_condition(lambda: self._changed or suggested(),
                                               timeout=timeout, timeout_summary=summary)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._changed:
                     return

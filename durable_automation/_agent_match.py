@@ -151,7 +151,7 @@ def entity_value(entity: Any, path: Iterable[str]) -> Any:
             current = getattr(current, name)
         except AttributeError:
             raise MissingValue(name) from None
-        except Exception as exc:  # noqa: BLE001 - e.g. Django's RelatedObjectDoesNotExist
+        except Exception as exc:
             if type(exc).__name__.endswith("DoesNotExist"):
                 return None
             raise

@@ -154,7 +154,7 @@ class _AgentProgram:
                     lambda: bool(self.inbox) or self.completing, timeout=timeout,
                     timeout_summary=timers[0].label if timers else None,
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _snapshot(self) -> AgentStart:

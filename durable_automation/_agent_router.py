@@ -32,8 +32,8 @@ from ._agent_definitions import (
     agent_id,
     index_id,
 )
-from ._agent_run import AgentRun, agent_name_of
 from ._agent_match import MissingValue, compare, entity_value, key_string, norm
+from ._agent_run import AgentRun, agent_name_of
 from ._agent_store import directory_put, directory_query, directory_signal
 from ._agent_wire import AGENT_DELIVERY_SIGNAL, AgentStart, Delivery, HandlerCall, Predicate
 from ._claims import claim_filter, claimant, entity_of, pop_cached_claimant

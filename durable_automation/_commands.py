@@ -50,7 +50,7 @@ def step_name(ref: StepRef | None) -> str | None:
     return name
 
 
-def _duration(value: timedelta | float | int, what: str) -> timedelta:
+def _duration(value: timedelta | float, what: str) -> timedelta:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = timedelta(seconds=value)
     if not isinstance(value, timedelta):

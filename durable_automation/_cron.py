@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -37,7 +37,7 @@ __all__ = ["CronExpr", "next_fire_times", "parse_cron", "resolve_zone", "to_inst
 
 _FIELDS_5 = ("minute", "hour", "day of month", "month", "day of week")
 _FIELDS_6 = ("second", *_FIELDS_5)
-_UTC = timezone.utc
+_UTC = UTC
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ starts a new run.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -113,7 +112,7 @@ class DebounceWorkflow:
                     lambda: self._arrivals != seen, timeout=timeout,
                     timeout_summary=f"quiet {format_duration(self._window)}",
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return  # quiet for a whole window, or max_wait reached
 
     async def _flush(self, task: str, batch: list[dict[str, Any]]) -> None:

@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -23,8 +23,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ._activities import _call_wrapped
 from . import _search as search
+from ._activities import _call_wrapped
 from ._connect import connect
 from ._definitions import HandlerDefinition, WorkflowDefinition
 from ._events import Event, to_event_wire
@@ -191,7 +191,7 @@ class Engine:
         binding = self._ensure()
         if binding.clock is not None:
             return await call_async(binding.loop, binding.clock)
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def now(self) -> datetime:
         """Sync twin of :meth:`anow`."""

@@ -16,7 +16,7 @@ from typing import Any
 from ._wire import EventWire
 from .exceptions import DurableAutomationError
 
-__all__ = ["Event", "EntityResolver", "set_entity_resolver", "to_event_wire"]
+__all__ = ["EntityResolver", "Event", "set_entity_resolver", "to_event_wire"]
 
 EntityResolver = Callable[[str, str], Any]
 _resolver: EntityResolver | None = None

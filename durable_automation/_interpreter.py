@@ -12,7 +12,6 @@ breaks the replay of runs in flight.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,9 +25,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    from ._definitions import HandlerDefinition, WorkflowDefinition
     from . import _search as search
+    from ._agent_program import run_agent
+    from ._definitions import HandlerDefinition, WorkflowDefinition
     from ._registry import registry
+    from ._signal_hub import describe_errors, hub_id
     from ._wire import (
         DIRECT_SIGNAL_UPDATE,
         RESCHEDULE_SIGNAL,
@@ -39,11 +40,9 @@ with workflow.unsafe.imports_passed_through():
         StartInput,
         StepInput,
         StepOutcome,
-        WakeWire,
         Waiter,
+        WakeWire,
     )
-    from ._signal_hub import describe_errors, hub_id
-    from ._agent_program import run_agent
 
 __all__ = ["AutomationWorkflow", "StepDefaults", "defaults", "format_duration"]
 
@@ -216,7 +215,7 @@ class AutomationWorkflow:
                     lambda: self._start_at != target, timeout=remaining,
                     timeout_summary=f"{label} at {target.isoformat(timespec='seconds')}",
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         self._deadline = None
 
@@ -344,7 +343,7 @@ class AutomationWorkflow:
                 lambda: seq in self._wakes, timeout=command.duration,
                 timeout_summary=f"{step}: wait {channel} timeout" if command.duration else None,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await _unregister(channel, Waiter(run_id=workflow.info().workflow_id, seq=seq,
                                               automation=definition.name))
             # A wake may have raced the timeout inside the same workflow task.

@@ -15,8 +15,7 @@ helpers below are what the Django relay calls to start, move and cancel timers.
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from temporalio import workflow
@@ -97,7 +96,7 @@ def _parse_due(raw: Any) -> datetime | None:
             return None
     else:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @workflow.defn(name=SCHEDULED_EVENT_WORKFLOW)
@@ -146,7 +145,7 @@ class ScheduledEventWorkflow:
                         timeout_summary=f"{event.name} due {target.isoformat(timespec='seconds')}",
                     )
                     continue  # moved: re-arm for the new time
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             workflow.set_current_details(f"Firing {event.name} for {event.entity_ref}")
             result: FireResult = await workflow.execute_activity(

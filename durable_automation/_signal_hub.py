@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from ._registry import registry
-    from ._wire import WAKE_SIGNAL, DeliverRequest, WakeWire, Waiter
+    from ._wire import WAKE_SIGNAL, DeliverRequest, Waiter, WakeWire
 
 __all__ = [
     "HUB_WORKFLOW", "IDLE_TIMEOUT", "SignalHub", "describe_errors", "hub_id", "validate_partial",
@@ -95,7 +95,7 @@ class SignalHub:
                         lambda: bool(self._waiters), timeout=IDLE_TIMEOUT,
                         timeout_summary="idle",
                     )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._waiters:
                     return

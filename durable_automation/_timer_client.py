@@ -58,7 +58,7 @@ _STATUS = {
 
 
 def to_timedelta(
-    value: timedelta | float | int, what: str, *, allow_zero: bool = False
+    value: timedelta | float, what: str, *, allow_zero: bool = False
 ) -> timedelta:
     """``value`` as a timedelta (numbers are seconds).
 

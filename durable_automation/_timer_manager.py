@@ -11,7 +11,7 @@ so ``@on_event("<event>")`` automations receive it in ``event.data``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -86,7 +86,7 @@ class OneShotConfig(_Config):
     @field_validator("fire_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 _AnyConfig = Annotated[IntervalConfig | CronConfig | OneShotConfig, Field(discriminator="type")]

@@ -21,7 +21,6 @@ continue-as-new), so a timer keeps its phase across worker and server restarts.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -109,7 +108,7 @@ class TimerWorkflow:
                         lambda: self._stopped, timeout=wait,
                         timeout_summary=f"tick {self._tick} ({_describe(spec)})",
                     )
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             if self._stopped:
                 break

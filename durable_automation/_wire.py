@@ -19,8 +19,8 @@ __all__ = [
     "StartInput",
     "StepInput",
     "StepOutcome",
-    "WakeWire",
     "Waiter",
+    "WakeWire",
 ]
 
 # Names of the handlers every automation workflow has. Double underscores keep them

@@ -64,12 +64,12 @@ class CodecServer:
                 self.send_header("Access-Control-Allow-Headers",
                                  "Content-Type, X-Namespace, Authorization")
 
-            def do_OPTIONS(self) -> None:  # noqa: N802 - http.server naming
+            def do_OPTIONS(self) -> None:
                 self.send_response(200)
                 self._cors()
                 self.end_headers()
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+            def do_POST(self) -> None:
                 if self.path not in ("/encode", "/decode"):
                     self.send_error(404, "POST /encode or /decode")
                     return

@@ -20,6 +20,6 @@ __all__ = [
 ]
 
 # Event claims live with agents (who hold them); re-exported here as the seed imports them.
-from .agents import claims  # noqa: E402
+from .agents import claims
 
 __all__ += ["claims"]

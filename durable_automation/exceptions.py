@@ -34,6 +34,8 @@ __all__ = [
     "DurableAutomationError",
     "EntityNotFoundError",
     "InvalidCommandError",
+    "InvalidContextError",
+    "InvalidScheduleError",
     "NotConnectedError",
     "RegistrationError",
     "RunCancelledError",
@@ -44,8 +46,6 @@ __all__ = [
     "SyncCallInEventLoopError",
     "UnknownAutomationError",
     "UnknownTaskError",
-    "InvalidScheduleError",
-    "InvalidContextError",
 ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from temporalio.client import Client
 
@@ -67,7 +67,7 @@ async def collect_status(client: Client, limit: int = 50) -> list[StatusRow]:
 
 def format_table(rows: Sequence[StatusRow], now: datetime | None = None) -> str:
     """Render rows as an aligned text table, with "in 5m 3s" next to wake-up times."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     header = ("KIND", "NAME", "STATE", "NEXT WAKE-UP", "DETAIL", "ID")
     lines = [header]
     for row in rows:
@@ -75,7 +75,7 @@ def format_table(rows: Sequence[StatusRow], now: datetime | None = None) -> str:
         if row.next_wake is not None:
             delta = int((row.next_wake - now).total_seconds())
             relative = f"in {delta // 60}m {delta % 60}s" if delta >= 0 else "overdue"
-            wake = f"{row.next_wake.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}Z ({relative})"
+            wake = f"{row.next_wake.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z ({relative})"
         lines.append((row.kind, row.name, row.state, wake, row.detail, row.id))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -146,12 +146,12 @@ class TimeMachine:
     def now(self) -> datetime:
         """The server's current (virtual) time."""
         assert self.env is not None
-        return self._run(self.env.get_current_time()).astimezone(timezone.utc)
+        return self._run(self.env.get_current_time()).astimezone(UTC)
 
     async def anow(self) -> datetime:
         """Async twin of :meth:`now`."""
         assert self.env is not None
-        return (await self._on_loop(self.env.get_current_time)).astimezone(timezone.utc)
+        return (await self._on_loop(self.env.get_current_time)).astimezone(UTC)
 
     def settle(self) -> None:
         """Wait until every run started through the engine is idle (no step or task pending)."""

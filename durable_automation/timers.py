@@ -28,6 +28,7 @@ name. See ``docs/timers.md``.
 
 from __future__ import annotations
 
+from . import _timers_component  # noqa: F401  (registers the worker component)
 from ._tasks import TaskDefinition, TaskInfo, resolve_task, task, task_info, unregister_task
 from ._timer_client import (
     DebounceHandle,
@@ -41,7 +42,6 @@ from ._timer_client import (
 )
 from ._timer_manager import CronConfig, IntervalConfig, OneShotConfig, TimerConfig, TimerManager
 from ._timer_wire import DebounceStatus, TimerStatus
-from . import _timers_component  # noqa: F401  (registers the worker component)
 
 __all__ = [
     "CronConfig",

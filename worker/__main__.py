@@ -21,8 +21,8 @@ def _main(argv: list[str]) -> None:
     import django
 
     django.setup()
-    from durable_automation.cli import exit_process
     from django_integration.worker import run_django_worker
+    from durable_automation.cli import exit_process
 
     code = 0
     try:

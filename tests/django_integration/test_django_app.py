@@ -16,8 +16,8 @@ from django.utils import timezone
 from django_integration import EventDefinition
 from django_integration.checks import (
     check_event_definitions,
-    check_model_events,
     check_listeners,
+    check_model_events,
     check_settings,
     check_temporal_reachable,
 )

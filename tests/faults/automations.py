@@ -57,7 +57,7 @@ class Waiter:
         return complete(value=get_context().value)
 
 
-from durable_automation.agents import agent, handler  # noqa: E402
+from durable_automation.agents import agent, handler
 
 
 @agent("fault_agent", spawn_on="fault_agent_started", match={"id": "{{ ctx.item_id }}"})

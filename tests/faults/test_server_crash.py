@@ -8,12 +8,11 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-
 from datetime import timedelta
 
 from durable_automation import engine
-from durable_automation.events import Event
 from durable_automation.devserver import DevServer
+from durable_automation.events import Event
 from tests.faults import automations  # noqa: F401 - registers the automations
 from tests.helpers.polling import eventually
 from tests.helpers.processes import CliProcess, engine_on

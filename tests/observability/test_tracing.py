@@ -14,16 +14,16 @@ otel_trace = pytest.importorskip("opentelemetry.trace", reason="needs openteleme
 pytest.importorskip("opentelemetry.sdk.trace",
                     reason="needs opentelemetry-sdk (pip install -e '.[test]')")
 
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
 
-from durable_automation import engine  # noqa: E402
-from durable_automation._settings import overridden  # noqa: E402
-from durable_automation.worker import AutomationWorker  # noqa: E402
-from tests.observability.automations import ORDER, payment_channel  # noqa: E402
+from durable_automation import engine
+from durable_automation._settings import overridden
+from durable_automation.worker import AutomationWorker
+from tests.observability.automations import ORDER, payment_channel
 
 
 @pytest.fixture

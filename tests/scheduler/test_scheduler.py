@@ -6,7 +6,7 @@ import asyncio
 import io
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from croniter import croniter
@@ -51,7 +51,7 @@ def scheduler(dev_worker: object, request: pytest.FixtureRequest) -> Scheduler:
 
 
 def test_interval_task_runs_and_reports_seed_status(scheduler: Scheduler) -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     scheduler.add_task("every1", record, interval_seconds=1)
     status = scheduler.get_task_status("every1")
     assert status is not None and set(status) == STATUS_KEYS
@@ -102,7 +102,7 @@ def test_update_interval_keeps_the_phase(scheduler: Scheduler) -> None:
     assert datetime.fromisoformat(status["next_run"]) == last_due + timedelta(seconds=30)
     never = "never-ran"
     scheduler.add_task(never, record, interval_seconds=600)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     scheduler.update_task_interval(never, 45)
     status = scheduler.get_task_status(never)
     assert status is not None

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 import pytest
 from google.protobuf import json_format
 from pydantic import BaseModel
-from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.common.v1 import Payload, Payloads, WorkflowExecution
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
-from temporalio.api.common.v1 import WorkflowExecution
 
 from durable_automation import ConfigurationError, complete, engine, get_context, step, workflow
 from durable_automation._runtime import call_sync

@@ -8,7 +8,7 @@ expression fires once per day, never zero or two times.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +17,7 @@ from croniter import croniter
 from durable_automation._cron import next_fire_times, parse_cron
 from durable_automation.exceptions import InvalidScheduleError
 
-UTC = timezone.utc
+UTC = UTC
 # 2026 transitions: US spring 03-08, fall 11-01; EU spring 03-29, fall 10-25.
 TRANSITIONS = [
     ("America/New_York", date(2026, 3, 8)),

@@ -12,7 +12,6 @@ import pytest
 
 from durable_automation.exceptions import RunCancelledError, UnknownTaskError
 from durable_automation.testing import TimeMachine
-from tests.helpers.polling import eventually
 from durable_automation.timers import (
     adebounce_task,
     debounce_task,
@@ -20,6 +19,7 @@ from durable_automation.timers import (
     task,
     task_info,
 )
+from tests.helpers.polling import eventually
 
 calls: list[tuple[str, Any]] = []
 batches: dict[str, list[list[Any]]] = defaultdict(list)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -110,13 +110,13 @@ def test_one_shot_fires_once_at_its_time(time_machine: TimeMachine) -> None:
     time_machine.advance(minutes=2)
     time_machine.advance(hours=5)
     assert len(received) == 1
-    assert datetime.fromisoformat(received[0]["scheduled_at"]) == at.astimezone(timezone.utc)
+    assert datetime.fromisoformat(received[0]["scheduled_at"]) == at.astimezone(UTC)
     assert manager.timer_count() == 0
 
 
 @pytest.mark.parametrize(("expression", "due_utc"), [
-    ("30 2 14 3 *", datetime(2027, 3, 14, 7, 0, tzinfo=timezone.utc)),  # 02:30 does not exist
-    ("30 1 7 11 *", datetime(2027, 11, 7, 5, 30, tzinfo=timezone.utc)),  # 01:30 happens twice
+    ("30 2 14 3 *", datetime(2027, 3, 14, 7, 0, tzinfo=UTC)),  # 02:30 does not exist
+    ("30 1 7 11 *", datetime(2027, 11, 7, 5, 30, tzinfo=UTC)),  # 01:30 happens twice
 ])
 def test_timezone_cron_timer_fires_once_across_a_dst_transition(
     time_machine: TimeMachine, expression: str, due_utc: datetime

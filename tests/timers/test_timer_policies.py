@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from durable_automation.exceptions import InvalidScheduleError
 from durable_automation.testing import TimeMachine
 from durable_automation.timers import SchedulePolicy, Timer, task, task_info
 from durable_automation.workflows import Retry
-from durable_automation.exceptions import InvalidScheduleError
 from tests.helpers.polling import eventually
 
 INTERVAL = timedelta(seconds=10)

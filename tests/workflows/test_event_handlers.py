@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from durable_automation import RunFailedError, Retry, engine, on_event
+from durable_automation import Retry, RunFailedError, engine, on_event
 from durable_automation.events import Event, set_entity_resolver
 
 SEEN: list[tuple[str, int, dict]] = []
