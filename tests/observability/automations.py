@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -49,3 +50,25 @@ class ObsOrderFulfilment:
 @on_event(PAID_EVENT)
 def obs_record_payment(event):
     log.info("payment recorded for %s", event.entity_id)
+
+
+async def run_paid_order() -> tuple[int, Any]:
+    """Start an order, pay it once it waits for payment, and wait until it has shipped.
+
+    Returns:
+        The order id and the completed run.
+    """
+    import asyncio
+    import random
+    import time
+
+    from durable_automation import engine
+
+    order_id = random.randrange(10**9)
+    run = await engine.astart(ORDER, order_id=order_id)
+    deadline = time.monotonic() + 30
+    while await engine.asignal(payment_channel(order_id), {"paid": True}) == 0:
+        assert time.monotonic() < deadline, "the run never waited for payment"
+        await asyncio.sleep(0.1)
+    assert await run.aresult(timeout=30) == {"shipped": True}
+    return order_id, run

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-import time
 
 from durable_automation import engine
 from durable_automation._observability import StepLogFilter
-from tests.observability.automations import ORDER, PAID_EVENT, log, payment_channel
+from tests.observability.automations import ORDER, PAID_EVENT, log, run_paid_order
 
 FORMAT = "%(automation)s %(run_id)s %(step)s: %(message)s"
 
@@ -17,13 +14,7 @@ FORMAT = "%(automation)s %(run_id)s %(step)s: %(message)s"
 async def test_step_and_handler_records_carry_run_and_step(observed_worker, caplog):
     caplog.set_level(logging.INFO, logger=log.name)
     async with observed_worker():
-        order_id = random.randrange(10**9)
-        run = await engine.astart(ORDER, order_id=order_id)
-        deadline = time.monotonic() + 30
-        while await engine.asignal(payment_channel(order_id), {"paid": True}) == 0:
-            assert time.monotonic() < deadline, "the run never waited for payment"
-            await asyncio.sleep(0.1)
-        assert await run.aresult(timeout=30) == {"shipped": True}
+        order_id, run = await run_paid_order()
         [handled] = await engine.aemit(PAID_EVENT, entity_type="shop.order",
                                        entity_id=order_id)
         await handled.aresult(timeout=30)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 import time
 import urllib.request
 
-from durable_automation import engine
 from durable_automation.devserver import free_port
-from tests.observability.automations import ORDER, payment_channel
+from tests.observability.automations import ORDER, run_paid_order
 
 
 def _scrape(port: int) -> str:
@@ -31,17 +29,12 @@ def _sample(text: str, metric: str, **labels: str) -> float | None:
 async def test_worker_serves_workflow_and_step_metrics(observed_worker):
     port = free_port()
     async with observed_worker(METRICS_PORT=port) as worker:
-        order_id = random.randrange(10**9)
-        run = await engine.astart(ORDER, order_id=order_id)
-        deadline = time.monotonic() + 30
-        while await engine.asignal(payment_channel(order_id), {"paid": True}) == 0:
-            assert time.monotonic() < deadline, "the run never waited for payment"
-            await asyncio.sleep(0.1)
-        assert await run.aresult(timeout=30) == {"shipped": True}
+        await run_paid_order()
 
         # Core exports on its own schedule: poll until the counters show this run.
         text = ""
-        while time.monotonic() < deadline + 30:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             text = await asyncio.to_thread(_scrape, port)
             completed = _sample(text, "temporal_workflow_completed", workflow_type=ORDER,
                                 task_queue=worker.task_queue)

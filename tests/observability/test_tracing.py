@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
 import uuid
 from datetime import timedelta
 
@@ -20,10 +17,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
 
-from durable_automation import engine
 from durable_automation._settings import overridden
 from durable_automation.worker import AutomationWorker
-from tests.observability.automations import ORDER, payment_channel
+from tests.observability.automations import ORDER, run_paid_order
 
 
 @pytest.fixture
@@ -42,13 +38,7 @@ def spans() -> InMemorySpanExporter:
 
 async def test_runs_and_steps_are_traced(observed_worker, spans):
     async with observed_worker(TRACING=True):
-        order_id = random.randrange(10**9)
-        run = await engine.astart(ORDER, order_id=order_id)
-        deadline = time.monotonic() + 30
-        while await engine.asignal(payment_channel(order_id), {"paid": True}) == 0:
-            assert time.monotonic() < deadline, "the run never waited for payment"
-            await asyncio.sleep(0.1)
-        assert await run.aresult(timeout=30) == {"shipped": True}
+        _, run = await run_paid_order()
 
     mine = [s for s in spans.get_finished_spans()
             if (s.attributes or {}).get("temporalWorkflowID") == run.id]
@@ -69,13 +59,7 @@ async def test_worker_traces_runs_started_by_untraced_clients(temporal_dev_serve
         worker = AutomationWorker(client, f"obs-{uuid.uuid4().hex[:8]}",
                                   graceful_shutdown=timedelta(seconds=2))
     async with worker:
-        order_id = random.randrange(10**9)
-        run = await engine.astart(ORDER, order_id=order_id)
-        deadline = time.monotonic() + 30
-        while await engine.asignal(payment_channel(order_id), {"paid": True}) == 0:
-            assert time.monotonic() < deadline, "the run never waited for payment"
-            await asyncio.sleep(0.1)
-        assert await run.aresult(timeout=30) == {"shipped": True}
+        _, run = await run_paid_order()
 
     names = [s.name for s in spans.get_finished_spans()
              if (s.attributes or {}).get("temporalWorkflowID") == run.id]
