@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel
 
+from ._debounced_events import check_debounce_options, register_batch_task
 from ._registry import registry
 from ._retry import Retry
 from .exceptions import DefinitionError
@@ -120,6 +121,12 @@ class HandlerDefinition:
         kind: ``occurred``, ``created`` or ``cancelled``.
         retry: Retry policy for the handler.
         ignores_claims: Run even when an agent has claimed the event.
+        timeout: Longest one attempt may run (default: the ``STEP_TIMEOUT`` setting).
+        debounce_window: Set for a debounced handler: it runs once a key's events have
+            been quiet this long, with all of them (see :class:`~durable_automation.events.EventBatch`).
+        debounce_key: Groups a debounced handler's events: a function of the event or a
+            ``{{ event.<field> }}`` template (``None``: one group).
+        max_wait: Run a debounced handler at the latest this long after a window's first event.
     """
 
     name: str
@@ -129,6 +136,9 @@ class HandlerDefinition:
     retry: Retry | None = None
     ignores_claims: bool = False
     timeout: timedelta | None = None
+    debounce_window: timedelta | None = None
+    debounce_key: Callable[[Any], Any] | str | None = None
+    max_wait: timedelta | None = None
 
     @property
     def qualname(self) -> str:
@@ -358,6 +368,9 @@ def _handler_decorator(kind: HandlerKind) -> Callable[..., Callable[[F], F]]:
         retry: Retry | None = None,
         ignores_claims: bool = False,
         timeout: timedelta | None = None,
+        debounce_window: timedelta | float | None = None,
+        debounce_key: Callable[[Any], Any] | str | None = None,
+        max_wait: timedelta | float | None = None,
     ) -> Callable[[F], F]:
         def register(fn: F) -> F:
             problems = []
@@ -367,13 +380,20 @@ def _handler_decorator(kind: HandlerKind) -> Callable[..., Callable[[F], F]]:
                 problems.append(f"event_name must be a non-empty string, got {event_name!r}")
             if retry is not None and not isinstance(retry, Retry):
                 problems.append(f"retry must be a Retry, got {retry!r}")
+            window, limit, debounce_problems = check_debounce_options(
+                kind, fn, debounce_window, debounce_key, max_wait, timeout
+            )
+            problems.extend(debounce_problems)
             target = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
             if problems:
                 raise DefinitionError(target, problems)
             definition = HandlerDefinition(
                 name=name or fn.__name__, fn=fn, event_name=event_name, kind=kind,
                 retry=retry, ignores_claims=ignores_claims, timeout=timeout,
+                debounce_window=window, debounce_key=debounce_key, max_wait=limit,
             )
+            if window is not None:
+                register_batch_task(definition)  # before the handler: see its docstring
             registry.add_handler(definition)
             fn.__durable_automation__ = definition  # type: ignore[attr-defined]
             return fn
@@ -384,7 +404,30 @@ def _handler_decorator(kind: HandlerKind) -> Callable[..., Callable[[F], F]]:
 
 
 on_event = _handler_decorator("occurred")
-on_event.__doc__ = """Run the decorated function (it receives the event) each time ``event_name`` occurs."""
+on_event.__doc__ = """Run the decorated function (it receives the event) each time ``event_name`` occurs.
+
+Args:
+    event_name: The event to handle.
+    name: Automation name (default: the function's name).
+    retry: Retry policy when the handler raises (default: a raising handler fails once).
+    ignores_claims: Run even when an agent has claimed the event.
+    timeout: Longest one attempt may run (not with ``debounce_window``).
+    debounce_window: Debounce the handler (seed 000's debounced event callbacks): it
+        runs once the events of a key have been quiet this long, and receives all of
+        them, in order, as one list (an :class:`~durable_automation.events.EventBatch`:
+        ``def handler(events: list[Event])``). Every event lands in exactly one batch;
+        a batch's call runs at least once (again if a worker dies), so use
+        ``events.batch_id`` to make its effects idempotent.
+    debounce_key: What groups events into windows: a function of the
+        :class:`~durable_automation.events.Event` (user code; it may use the ORM) or a
+        template such as ``"{{ event.data.guest_id }}"`` or ``"{{ event.entity_id }}"``.
+        Default: one window for all the handler's events.
+    max_wait: Run at the latest this long after a window's first event, even if events
+        keep coming (at least ``debounce_window``; default: no bound).
+
+Raises:
+    DefinitionError: An option is invalid, or options are combined that cannot be.
+"""
 on_event_created = _handler_decorator("created")
 on_event_created.__doc__ = """Run the decorated function when an ``event_name`` event is created (scheduled)."""
 on_event_cancelled = _handler_decorator("cancelled")

@@ -26,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from . import _search as search
 from ._activities import _call_wrapped
 from ._connect import connect
+from ._debounced_events import acollect_event
 from ._definitions import HandlerDefinition, WorkflowDefinition
 from ._events import Event, to_event_wire
 from ._registry import registry
@@ -347,7 +348,7 @@ class Engine:
                 runs.append(await self._start_event_workflow(definition, event, wire))
         for handler in registry.event_handlers(wire.name, "occurred"):
             if claimed_by is None or handler.ignores_claims:
-                runs.append(await self._start_handler(handler, wire))
+                runs.append(await self._start_handler(handler, wire, event))
         runs.extend(await _run_hooks("occurred", self, wire, event))
         if claimed_by is None:
             await self.asignal(f"event:{wire.name}", dict(wire.data))
@@ -430,7 +431,11 @@ class Engine:
         await self._on_loop(self._start, definition.name, run_id, start, summary, idempotent=True)
         return Run(self, run_id, definition.name)
 
-    async def _start_handler(self, handler: HandlerDefinition, wire: EventWire) -> Run:
+    async def _start_handler(
+        self, handler: HandlerDefinition, wire: EventWire, event: Any = None
+    ) -> Run:
+        if handler.debounce_window is not None:  # into its key's window: _debounced_events
+            return await acollect_event(self, handler, event, wire)
         run_id = _event_run_id(handler.name, wire)
         summary = f"Handles event {wire.name} ({wire.entity_ref})"
         await self._on_loop(self._start, handler.name, run_id, StartInput(event=wire), summary,

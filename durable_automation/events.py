@@ -3,15 +3,21 @@
 A handler is a function that receives the event (``event.entity`` is the model
 instance under Django). Each invocation is its own Temporal run, named after the
 handler, with an id derived from the event, so a repeated delivery runs it once.
+
+A debounced handler (``@on_event(name, debounce_window=..., debounce_key=...)``)
+runs once per quiet window and key instead, and receives the window's events as an
+:class:`EventBatch` (a ``list[Event]`` with a ``batch_id``).
 """
 
 from __future__ import annotations
 
+from ._debounced_events import EventBatch
 from ._definitions import HandlerDefinition, on_event, on_event_cancelled, on_event_created
 from ._events import Event, set_entity_resolver
 
 __all__ = [
     "Event",
+    "EventBatch",
     "HandlerDefinition",
     "on_event",
     "on_event_cancelled",
