@@ -3,121 +3,192 @@
 Decorated workflows, event handlers, agents, timers and schedules compile into
 Temporal workflows and activities; every sleep, wait, offset and schedule is a
 Temporal timer, signal or schedule. The public API is re-exported here.
+
+The re-exports are lazy (PEP 562): ``import durable_automation`` loads nothing
+but this file, and ``from durable_automation import workflow`` imports
+``durable_automation.workflows`` on first use. So the pytest plugin, which every
+project that installs this package loads before coverage measurement starts,
+does not drag temporalio and the whole SDK in with it.
 """
 
 from __future__ import annotations
 
-from ._settings import Settings, configure, get_settings
-from .events import Event, on_event, on_event_cancelled, on_event_created
-from .exceptions import (
-    ConfigurationError,
-    DefinitionError,
-    DurableAutomationError,
-    InvalidCommandError,
-    InvalidContextError,
-    NotConnectedError,
-    RegistrationError,
-    RunCancelledError,
-    RunError,
-    RunFailedError,
-    RunNotFoundError,
-    SignalPayloadError,
-    SyncCallInEventLoopError,
-    UnknownAutomationError,
-)
-from .workflows import (
-    Engine,
-    Retry,
-    Run,
-    StepInfo,
-    complete,
-    engine,
-    event_workflow,
-    fail,
-    get_context,
-    goto,
-    sleep,
-    step,
-    step_info,
-    wait,
-    wait_for_event,
-    workflow,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# Public name -> the module that defines it. Each is imported on first access.
+_EXPORTS: dict[str, str] = {
+    # settings
+    "Settings": "._settings",
+    "configure": "._settings",
+    "get_settings": "._settings",
+    # exceptions
+    "ClaimHeldError": ".exceptions",
+    "ConfigurationError": ".exceptions",
+    "DefinitionError": ".exceptions",
+    "DurableAutomationError": ".exceptions",
+    "EntityNotFoundError": ".exceptions",
+    "InvalidCommandError": ".exceptions",
+    "InvalidContextError": ".exceptions",
+    "InvalidScheduleError": ".exceptions",
+    "NotConnectedError": ".exceptions",
+    "RegistrationError": ".exceptions",
+    "RunCancelledError": ".exceptions",
+    "RunError": ".exceptions",
+    "RunFailedError": ".exceptions",
+    "RunNotFoundError": ".exceptions",
+    "RunWaitsForeverError": ".exceptions",
+    "SignalPayloadError": ".exceptions",
+    "SyncCallInEventLoopError": ".exceptions",
+    "TemporalServiceError": ".exceptions",
+    "UnknownAutomationError": ".exceptions",
+    "UnknownTaskError": ".exceptions",
+    # workflows
+    "Engine": ".workflows",
+    "Retry": ".workflows",
+    "Run": ".workflows",
+    "StepInfo": ".workflows",
+    "complete": ".workflows",
+    "engine": ".workflows",
+    "event_workflow": ".workflows",
+    "fail": ".workflows",
+    "get_context": ".workflows",
+    "goto": ".workflows",
+    "sleep": ".workflows",
+    "step": ".workflows",
+    "step_info": ".workflows",
+    "wait": ".workflows",
+    "wait_for_event": ".workflows",
+    "workflow": ".workflows",
+    # events
+    "Event": ".events",
+    "EventBatch": ".events",
+    "on_event": ".events",
+    "on_event_cancelled": ".events",
+    "on_event_created": ".events",
+    # agents
+    "AgentManager": ".agents",
+    "agent": ".agents",
+    "claims": ".agents",
+    "handler": ".agents",
+    # timers
+    "SchedulePolicy": ".timers",
+    "TaskHandle": ".timers",
+    "Timer": ".timers",
+    "TimerConfig": ".timers",
+    "TimerManager": ".timers",
+    "adebounce_task": ".timers",
+    "aschedule_task": ".timers",
+    "debounce_task": ".timers",
+    "schedule_task": ".timers",
+    "task": ".timers",
+    "task_info": ".timers",
+    # scheduler
+    "ScheduledTask": ".scheduler",
+    "Scheduler": ".scheduler",
+    "setup_tasks_from_config": ".scheduler",
+    "setup_tasks_from_yaml": ".scheduler",
+    # testing
+    "time_machine": ".testing",
+}
+
+
+# Every name of _EXPORTS (tests/test_public_api.py pins the list and checks they agree).
 __all__ = [
-    "ConfigurationError",
-    "DefinitionError",
-    "DurableAutomationError",
-    "Engine",
-    "Event",
-    "InvalidCommandError",
-    "InvalidContextError",
-    "NotConnectedError",
-    "RegistrationError",
-    "Retry",
-    "Run",
-    "RunCancelledError",
-    "RunError",
-    "RunFailedError",
-    "RunNotFoundError",
-    "Settings",
-    "SignalPayloadError",
-    "StepInfo",
-    "SyncCallInEventLoopError",
-    "UnknownAutomationError",
-    "complete",
-    "configure",
-    "engine",
-    "event_workflow",
-    "fail",
-    "get_context",
-    "get_settings",
-    "goto",
-    "on_event",
-    "on_event_cancelled",
-    "on_event_created",
-    "sleep",
-    "step",
-    "step_info",
-    "wait",
-    "wait_for_event",
-    "workflow",
+    "AgentManager", "ClaimHeldError", "ConfigurationError", "DefinitionError",
+    "DurableAutomationError", "Engine", "EntityNotFoundError", "Event", "EventBatch",
+    "InvalidCommandError", "InvalidContextError", "InvalidScheduleError", "NotConnectedError",
+    "RegistrationError", "Retry", "Run", "RunCancelledError", "RunError", "RunFailedError",
+    "RunNotFoundError", "RunWaitsForeverError", "SchedulePolicy", "ScheduledTask", "Scheduler",
+    "Settings", "SignalPayloadError", "StepInfo", "SyncCallInEventLoopError", "TaskHandle",
+    "TemporalServiceError", "Timer", "TimerConfig", "TimerManager", "UnknownAutomationError",
+    "UnknownTaskError", "adebounce_task", "agent", "aschedule_task", "claims", "complete",
+    "configure", "debounce_task", "engine", "event_workflow", "fail", "get_context",
+    "get_settings", "goto", "handler", "on_event", "on_event_cancelled", "on_event_created",
+    "schedule_task", "setup_tasks_from_config", "setup_tasks_from_yaml", "sleep", "step",
+    "step_info", "task", "task_info", "time_machine", "wait", "wait_for_event", "workflow",
 ]
 
-# Timers and the scheduler (durable_automation.timers, durable_automation.scheduler).
-from .exceptions import InvalidScheduleError, UnknownTaskError
-from .scheduler import Scheduler, setup_tasks_from_config, setup_tasks_from_yaml
-from .timers import (
-    SchedulePolicy,
-    TaskHandle,
-    Timer,
-    TimerConfig,
-    TimerManager,
-    adebounce_task,
-    aschedule_task,
-    debounce_task,
-    schedule_task,
-    task,
-    task_info,
-)
 
-__all__ += [
-    "InvalidScheduleError",
-    "SchedulePolicy",
-    "Scheduler",
-    "TaskHandle",
-    "Timer",
-    "TimerConfig",
-    "TimerManager",
-    "UnknownTaskError",
-    "adebounce_task",
-    "aschedule_task",
-    "debounce_task",
-    "schedule_task",
-    "setup_tasks_from_config",
-    "setup_tasks_from_yaml",
-    "task",
-    "task_info",
-]
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if not name.startswith("_"):
+        # `import durable_automation as da; da.testing` worked when this file imported
+        # its submodules eagerly; keep it working for the public ones.
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
+    from ._settings import Settings, configure, get_settings
+    from .agents import AgentManager, agent, claims, handler
+    from .events import Event, EventBatch, on_event, on_event_cancelled, on_event_created
+    from .exceptions import (
+        ClaimHeldError,
+        ConfigurationError,
+        DefinitionError,
+        DurableAutomationError,
+        EntityNotFoundError,
+        InvalidCommandError,
+        InvalidContextError,
+        InvalidScheduleError,
+        NotConnectedError,
+        RegistrationError,
+        RunCancelledError,
+        RunError,
+        RunFailedError,
+        RunNotFoundError,
+        RunWaitsForeverError,
+        SignalPayloadError,
+        SyncCallInEventLoopError,
+        TemporalServiceError,
+        UnknownAutomationError,
+        UnknownTaskError,
+    )
+    from .scheduler import ScheduledTask, Scheduler, setup_tasks_from_config, setup_tasks_from_yaml
+    from .testing import time_machine
+    from .timers import (
+        SchedulePolicy,
+        TaskHandle,
+        Timer,
+        TimerConfig,
+        TimerManager,
+        adebounce_task,
+        aschedule_task,
+        debounce_task,
+        schedule_task,
+        task,
+        task_info,
+    )
+    from .workflows import (
+        Engine,
+        Retry,
+        Run,
+        StepInfo,
+        complete,
+        engine,
+        event_workflow,
+        fail,
+        get_context,
+        goto,
+        sleep,
+        step,
+        step_info,
+        wait,
+        wait_for_event,
+        workflow,
+    )
