@@ -43,6 +43,11 @@ class Settings:
         tracing: Enable OpenTelemetry tracing through temporalio's contrib plugin.
         encryption_keys: ``{key_id: 32-byte key (base64)}``; the first is used to encrypt.
         outbox_relay_interval: How often the worker retries undelivered Django events.
+        timers_in_process: Serve this process's timer/task callbacks from a worker inside
+            the process (script mode). ``None`` (default): only when a callable no
+            configured worker can run is scheduled, and never in a Django process;
+            ``True``: always (every timer and task started here runs here); ``False``:
+            never (scheduling such a callable raises ``ConfigurationError``).
     """
 
     address: str = "localhost:7233"
@@ -60,6 +65,7 @@ class Settings:
     tracing: bool = False
     encryption_keys: dict[str, str] = field(default_factory=dict)
     outbox_relay_interval: timedelta = timedelta(seconds=5)
+    timers_in_process: bool | None = None
 
 
 _overrides: dict[str, Any] = {}
@@ -100,6 +106,10 @@ def _coerce(key: str, value: Any) -> Any:
         return tuple(value)
     if key in {"search_attributes", "tracing"} and isinstance(value, str):
         return value.lower() in {"1", "true", "yes", "on"}
+    if key == "timers_in_process" and isinstance(value, str):
+        if value.strip().lower() in {"", "auto", "none"}:
+            return None
+        return value.strip().lower() in {"1", "true", "yes", "on"}
     if key == "tls" and isinstance(value, str):
         return value.lower() in {"1", "true", "yes", "on"}
     if key == "metrics_port" and isinstance(value, str):

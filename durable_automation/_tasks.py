@@ -7,9 +7,17 @@ Temporal, and the worker runs it through one named activity,
 ``durable_automation.run_task``, which looks the name up here. A string given as a
 task therefore resolves only to a registered task, never to an import path.
 
-A plain callable passed where a task is expected is registered on the spot under
-``<module>.<qualname>``: it runs on any worker that imported its module (module-level
-functions), or only in this process (lambdas, closures).
+A plain callable passed where a task is expected is registered on the spot. A
+module-level function gets ``<module>.<qualname>`` and runs on any worker that imported
+its module. A callable only this process can run (a lambda, a closure, a bound method,
+a function of ``__main__``) is *local*: it gets a name of its own, ``<qualname>#<n>``
+(``n`` counts distinct callables of that qualname, so two lambdas are two tasks and a
+script that runs again names them the same way), and runs on this process's in-process
+worker (see ``_local_worker``).
+
+A local gate lets a timer stopped by a call that could not wait (``Timer.stop()``
+inside a running event loop) refuse callbacks at once: :func:`close_gate` marks the
+timer, and ``run_task`` skips its ticks in this process until :func:`open_gate`.
 """
 
 from __future__ import annotations
@@ -36,6 +44,9 @@ __all__ = [
     "TaskCall",
     "TaskDefinition",
     "TaskInfo",
+    "close_gate",
+    "is_local_callable",
+    "open_gate",
     "resolve_task",
     "run_task_activity",
     "task",
@@ -60,6 +71,10 @@ class TaskDefinition:
         retry: How often a failing run is retried (``None``: a failure is recorded and
             not retried; a worker that dies mid-run is still retried).
         implicit: Registered on the spot from a plain callable (may be replaced).
+        local: Only this process can run it (a lambda, closure, bound method, a
+            ``__main__`` function, or a callable object): no worker that merely
+            imports modules could find it.
+        module: The defining module (``""`` when unknown).
     """
 
     name: str
@@ -67,13 +82,57 @@ class TaskDefinition:
     qualname: str
     retry: Retry | None = None
     implicit: bool = False
+    local: bool = False
+    module: str = ""
 
 
 _tasks: dict[str, TaskDefinition] = {}
+# Distinct local callables seen per qualname (their names are ``<qualname>#<n>``).
+_local_counts: dict[str, int] = {}
+# Timers (by name) whose callbacks this process must not begin any more.
+_closed_gates: set[str] = set()
 
 
 def _qualname(fn: Callable[..., Any]) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def is_local_callable(fn: Callable[..., Any]) -> bool:
+    """Whether only this process can run ``fn``: a worker importing modules cannot find it.
+
+    True for bound methods, lambdas, closures and other nested functions, functions
+    of ``__main__`` (a script), and callables without a qualified name (partials,
+    callable objects).
+    """
+    if inspect.ismethod(fn):
+        return True
+    qualname = getattr(fn, "__qualname__", None)
+    module = getattr(fn, "__module__", None)
+    if not isinstance(qualname, str) or not isinstance(module, str):
+        return True
+    return module == "__main__" or "<lambda>" in qualname or "<locals>" in qualname
+
+
+def _local_name(fn: Callable[..., Any]) -> str:
+    base = _qualname(fn)
+    if inspect.ismethod(fn) or not isinstance(getattr(fn, "__qualname__", None), str):
+        base = _qualname(getattr(fn, "__func__", type(fn)))
+    if (getattr(fn, "__module__", None) == "__main__" and "<" not in base
+            and not inspect.ismethod(fn)):
+        return base  # a script's module-level function: its name is stable as it is
+    count = _local_counts.get(base, 0) + 1
+    _local_counts[base] = count
+    return f"{base}#{count}"
+
+
+def close_gate(timer_name: str) -> None:
+    """From now on, this process begins no callback of the timer ``timer_name``."""
+    _closed_gates.add(timer_name)
+
+
+def open_gate(timer_name: str) -> None:
+    """Let this process run the timer's callbacks again (it was started anew)."""
+    _closed_gates.discard(timer_name)
 
 
 def _register(definition: TaskDefinition) -> TaskDefinition:
@@ -116,7 +175,9 @@ def task(
         if retry is not None and not isinstance(retry, Retry):
             raise DefinitionError(_qualname(fn), [f"retry must be a Retry, got {retry!r}"])
         task_name = chosen or _qualname(fn)
-        _register(TaskDefinition(task_name, fn, _qualname(fn), retry))
+        _register(TaskDefinition(task_name, fn, _qualname(fn), retry,
+                                 local=is_local_callable(fn),
+                                 module=str(getattr(fn, "__module__", "") or "")))
         return fn
 
     if callable(fn_or_name):
@@ -129,7 +190,9 @@ def task(
 def resolve_task(target: str | Callable[..., Any] | TaskDefinition) -> TaskDefinition:
     """The registered task for a name, a function or a definition.
 
-    A function that is not registered yet is registered under its qualified name.
+    A function that is not registered yet is registered on the spot: a module-level
+    function under its qualified name, a local callable (see :func:`is_local_callable`)
+    under a name of its own, so that two lambdas are two tasks.
 
     Raises:
         UnknownTaskError: A string names no registered task.
@@ -144,9 +207,15 @@ def resolve_task(target: str | Callable[..., Any] | TaskDefinition) -> TaskDefin
     if not callable(target):
         raise UnknownTaskError(repr(target), list(_tasks))
     for definition in _tasks.values():
-        if definition.fn is target:
+        # Bound methods are created anew on each attribute access: compare them by value.
+        if definition.fn is target or (inspect.ismethod(target) and definition.fn == target):
             return definition
-    return _register(TaskDefinition(_qualname(target), target, _qualname(target), implicit=True))
+    module = str(getattr(target, "__module__", "") or "")
+    if is_local_callable(target):
+        return _register(TaskDefinition(_local_name(target), target, _qualname(target),
+                                        implicit=True, local=True, module=module))
+    return _register(TaskDefinition(_qualname(target), target, _qualname(target),
+                                    implicit=True, module=module))
 
 
 def unregister_task(name: str) -> None:
@@ -235,6 +304,11 @@ async def run_task_activity(call: TaskCall) -> Any:
             "defines it (AUTOMATION_MODULES) in the worker",
             type="UnknownTask", non_retryable=True,
         )
+    if call.origin == "timer" and call.key in _closed_gates:
+        # The timer was stopped by a call that could not wait for the server: this
+        # process begins none of its callbacks any more.
+        activity.logger.info("Timer %s was stopped; tick %s skipped", call.key, call.tick)
+        return None
     info = activity.info()
     token = _current.set(TaskInfo(call.task, call.origin, call.key, call.tick,
                                   call.scheduled_at, info.attempt))

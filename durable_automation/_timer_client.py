@@ -7,6 +7,7 @@ the engine's loop, the ``a``-prefixed twins hop to it, as everywhere in the SDK.
 from __future__ import annotations
 
 import enum
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -17,9 +18,11 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from ._debounce_workflow import COLLECT_SIGNAL
+from ._deferred import DEFERRED, CallQueue
 from ._engine import engine
 from ._interpreter import format_duration
-from ._tasks import TaskCall, TaskDefinition, resolve_task
+from ._local_worker import atask_queue_for
+from ._tasks import TaskCall, TaskDefinition, close_gate, open_gate, resolve_task
 from ._timer_wire import (
     DEBOUNCE_WORKFLOW,
     DELAYED_WORKFLOW,
@@ -139,7 +142,7 @@ class TaskHandle:
                 raise RunCancelledError(self.id) from None
             cause = err.cause
             while getattr(cause, "cause", None) is not None:
-                cause = cause.cause
+                cause = cause.cause  # type: ignore[attr-defined]
             raise RunFailedError(self.id, str(getattr(cause, "message", cause))) from None
 
 
@@ -173,8 +176,9 @@ async def aschedule_task(
 
     async def start() -> TaskHandle:
         binding = engine._ensure()
+        task_queue = await atask_queue_for(definition)
         await binding.client.start_workflow(
-            DELAYED_WORKFLOW, spec, id=workflow_id, task_queue=binding.task_queue,
+            DELAYED_WORKFLOW, spec, id=workflow_id, task_queue=task_queue,
             static_summary=f"{definition.name} in {format_duration(delay)}",
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING if id
             else WorkflowIDConflictPolicy.FAIL,
@@ -264,8 +268,9 @@ async def adebounce_task(
 
     async def send() -> DebounceHandle:
         binding = engine._ensure()
+        task_queue = await atask_queue_for(definition)
         await binding.client.start_workflow(
-            DEBOUNCE_WORKFLOW, spec, id=workflow_id, task_queue=binding.task_queue,
+            DEBOUNCE_WORKFLOW, spec, id=workflow_id, task_queue=task_queue,
             start_signal=COLLECT_SIGNAL, start_signal_args=[message],
             static_summary=f"Debounce {definition.name} for {key} ({format_duration(window)})",
         )
@@ -322,81 +327,137 @@ async def astop_timer_workflow(workflow_id: str) -> TimerStatus | None:
 
 
 class Timer:
-    """A durable repeating timer that runs a task (seed 002's ``Timer``, on Temporal).
+    """A durable repeating timer that runs a callback (seed 002's ``Timer``, on Temporal).
 
-    The callback runs in the worker as a task: pass a ``@task`` function or any
-    module-level function (registered on the spot under ``module.qualname``; the
-    worker must import its module). Guarantees: callbacks never overlap; FIXED keeps
-    ``start + N × interval`` and skips ticks an overrun missed; DELAY waits
-    ``interval`` after each callback; once :meth:`stop` returns, no callback begins.
-    Tick 0 fires at ``start()``. The timer is the workflow ``timer:<name>``; starting
-    a timer whose name is already running attaches to it and keeps its phase.
+    The callback runs in a worker as a task: a ``@task`` function, a module-level
+    function of a module the worker imports, or (script mode) anything only this
+    process can run (a ``__main__`` function, a lambda, a closure, a bound method),
+    which the in-process worker serves (see ``_local_worker``). Callbacks may be sync
+    or async.
+
+    Guarantees: callbacks never overlap; FIXED keeps ``start + N × interval`` and
+    skips ticks an overrun missed; DELAY waits ``interval`` after each callback; once
+    :meth:`stop` returns, no callback begins. Tick 0 fires at ``start()``.
+
+    Each ``Timer`` object is its own timer, the workflow ``timer:<name>``. Without a
+    ``name``, the first Timer of a callback in this process is named after the task,
+    the next ones ``<task>#2``, ``<task>#3``... (so a script that runs again gets the
+    same names). Starting a timer whose name is already running attaches to it and
+    keeps its phase; give two objects the same ``name`` to make them one timer.
+
+    ``start()`` and ``stop()`` also work when called synchronously inside a running
+    event loop (``async def main(): timer.start()``): they return at once and take
+    effect in call order, without blocking the loop. ``stop()`` then still
+    guarantees that no callback served by this process begins after it returns (a
+    local gate); the server-side stop follows. A deferred call's error surfaces on
+    the next call on this timer, or when awaited (:meth:`aflush`).
 
     Args:
-        interval: Time between ticks (timedelta or seconds).
+        timeout: Time between ticks (timedelta or seconds); ``interval=`` is an alias.
         callback: The task to run on each tick.
         schedule_policy: :class:`SchedulePolicy` ``FIXED`` (default) or ``DELAY``.
-        name: Timer name (default: the task's name).
+        name: Timer name (default: see above).
         args: Positional arguments for the callback (JSON-serialisable).
         kwargs: Keyword arguments for the callback.
+        interval: Alias of ``timeout``.
+
+    Raises:
+        InvalidScheduleError: No interval, or not a positive duration.
+        UnknownTaskError: ``callback`` is a name no ``@task`` registered.
     """
 
     def __init__(
         self,
-        interval: timedelta | float,
-        callback: TaskRef,
+        timeout: timedelta | float | None = None,
+        callback: TaskRef | None = None,
         schedule_policy: SchedulePolicy = SchedulePolicy.FIXED,
         *,
         name: str | None = None,
         args: Sequence[Any] = (),
         kwargs: dict[str, Any] | None = None,
+        interval: timedelta | float | None = None,
     ) -> None:
-        self.interval = to_timedelta(interval, "interval")
+        if timeout is not None and interval is not None:
+            raise InvalidScheduleError("Timer takes timeout or interval, not both")
+        every = timeout if timeout is not None else interval
+        if every is None:
+            raise InvalidScheduleError("Timer needs a timeout (the time between ticks)")
+        if callback is None:
+            raise InvalidScheduleError("Timer needs a callback")
+        self.interval = to_timedelta(every, "timeout")
         self.task = resolve_task(callback)
         self.schedule_policy = SchedulePolicy(schedule_policy)
-        self.name = name or self.task.name
+        self.name = name or _default_timer_name(self.task.name)
         self.id = f"timer:{self.name}"
         self._call = TaskCall(task=self.task.name, args=list(args), kwargs=dict(kwargs or {}),
                               origin="timer", key=self.name)
+        self._calls = CallQueue(f"Timer {self.name!r}")
+
+    @property
+    def timeout(self) -> timedelta:
+        """The time between ticks (seed 002's name for :attr:`interval`)."""
+        return self.interval
 
     def __repr__(self) -> str:
         return (f"Timer({format_duration(self.interval)}, {self.task.name}, "
                 f"{self.schedule_policy.name}, name={self.name!r})")
 
-    async def astart(self) -> Timer:
-        """Start ticking (tick 0 now); attach to the running timer of this name, if any."""
+    async def _start(self) -> None:
         spec = TimerSpec(
             name=self.name, kind=self.schedule_policy.value, call=self._call,
             interval=self.interval,
             config={"interval_seconds": self.interval.total_seconds(),
                     "schedule_policy": self.schedule_policy.name, "task": self.task.name},
         )
+        task_queue = await atask_queue_for(self.task)
+        # Earlier calls on this timer (a stop) have finished: its callbacks may run again.
+        open_gate(self.name)
+        await engine._ensure().client.start_workflow(
+            TIMER_WORKFLOW, spec, id=self.id, task_queue=task_queue,
+            static_summary=f"Timer {self.name}: {self.task.name} every "
+            f"{format_duration(self.interval)} ({self.schedule_policy.name})",
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        engine._track(self.id)
 
-        async def start() -> None:
-            binding = engine._ensure()
-            await binding.client.start_workflow(
-                TIMER_WORKFLOW, spec, id=self.id, task_queue=binding.task_queue,
-                static_summary=f"Timer {self.name}: {self.task.name} every "
-                f"{format_duration(self.interval)} ({self.schedule_policy.name})",
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
-            engine._track(self.id)
+    async def astart(self) -> Timer:
+        """Start ticking (tick 0 now); attach to the running timer of this name, if any.
 
-        await engine._on_loop(start)
+        Raises:
+            ConfigurationError: The callback can run only in this process and the
+                in-process worker may not start here (see ``TIMERS_IN_PROCESS``).
+        """
+        await self._calls.acall(self._start, name="Timer.start")
         return self
 
     def start(self) -> Timer:
-        """Sync twin of :meth:`astart`."""
-        return engine._sync(self.astart, name="Timer.start")
+        """Sync twin of :meth:`astart`; inside a running loop it is queued (see the class)."""
+        self._calls.call(self._start, name="Timer.start")
+        return self
 
     async def astop(self) -> TimerStatus | None:
         """Stop the timer. A callback in progress finishes first; after this returns no
         callback begins. Returns the final status (``None`` if it was not running)."""
-        return await engine._on_loop(astop_timer_workflow, self.id)
+        close_gate(self.name)
+        return await self._calls.acall(lambda: astop_timer_workflow(self.id), name="Timer.stop")
 
     def stop(self) -> TimerStatus | None:
-        """Sync twin of :meth:`astop`."""
-        return engine._sync(self.astop, name="Timer.stop")
+        """Sync twin of :meth:`astop`.
+
+        Inside a running loop it returns ``None`` at once: from then on this process
+        begins no callback of this timer, and the server-side stop runs in order.
+        """
+        close_gate(self.name)
+        result = self._calls.call(lambda: astop_timer_workflow(self.id), name="Timer.stop")
+        return None if result is DEFERRED else result  # type: ignore[return-value]
+
+    async def aflush(self) -> None:
+        """Wait until calls queued by sync ``start()``/``stop()`` have taken effect.
+
+        Raises:
+            DurableAutomationError: What a queued call raised.
+        """
+        await self._calls.aflush()
 
     async def astatus(self) -> TimerStatus | None:
         """Ticks fired, next tick time, anchor (``None`` if it never ran)."""
@@ -410,7 +471,7 @@ class Timer:
                     return None
                 raise
 
-        return await engine._on_loop(query)
+        return await self._calls.acall(query, name="Timer.status")
 
     def status(self) -> TimerStatus | None:
         """Sync twin of :meth:`astatus`."""
@@ -428,8 +489,21 @@ class Timer:
                     return False
                 raise
 
-        return await engine._on_loop(check)
+        return await self._calls.acall(check, name="Timer.is_running")
 
     def is_running(self) -> bool:
         """Sync twin of :meth:`ais_running`."""
         return engine._sync(self.ais_running, name="Timer.is_running")
+
+
+_timer_counts: dict[str, int] = {}
+_timer_counts_lock = threading.Lock()
+
+
+def _default_timer_name(task_name: str) -> str:
+    # Per process and task: the first Timer is named after the task, later ones get a
+    # suffix, so two Timer objects are two timers and a rerun names them alike.
+    with _timer_counts_lock:
+        count = _timer_counts.get(task_name, 0) + 1
+        _timer_counts[task_name] = count
+    return task_name if count == 1 else f"{task_name}#{count}"
