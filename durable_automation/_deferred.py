@@ -112,6 +112,7 @@ class CallQueue:
         """
         self.raise_pending()
         if in_running_loop():
+            _install_exit_drain()
             self._submit(fn, name, deferred=True)
             return DEFERRED
         result: T = self._submit(fn, name, deferred=False).result()
@@ -207,6 +208,15 @@ class CallQueue:
         with self._lock:
             errors, self._errors = self._errors, []
         return errors
+
+
+def _install_exit_drain() -> None:
+    # A deferred call must still happen if the program ends right after making it
+    # (``timer.stop()`` as the last line of ``main()``): drain at exit. Outside Django
+    # (a script), also end with the script's status, past temporalio's shutdown crash.
+    from ._local_worker import _django_configured, install_exit_handler
+
+    install_exit_handler(hard_exit=not _django_configured())
 
 
 def _run_on_engine(fn: Op) -> Any:

@@ -248,10 +248,17 @@ def _install_status_hooks() -> None:
     sys.excepthook = hook
 
 
-def install_exit_handler() -> None:
-    """Drain deferred calls and the local worker at exit, then exit with the script's
-    status (see the module docstring). Idempotent; per process."""
-    global _exit_installed_pid
+_hard_exit_pid: int | None = None
+
+
+def install_exit_handler(*, hard_exit: bool = True) -> None:
+    """Drain deferred calls and the local worker at exit and, with ``hard_exit``, exit
+    with the script's status (see the module docstring). Idempotent; per process."""
+    global _exit_installed_pid, _hard_exit_pid
+    if hard_exit and _hard_exit_pid != os.getpid():
+        _hard_exit_pid = os.getpid()
+        atexit.register(_hard_exit)
+        _install_status_hooks()
     if _exit_installed_pid == os.getpid():
         return
     _exit_installed_pid = os.getpid()
@@ -261,8 +268,6 @@ def install_exit_handler() -> None:
         threading._register_atexit(_drain)  # type: ignore[attr-defined]
     except RuntimeError:  # already shutting down
         atexit.register(_drain)
-    atexit.register(_hard_exit)
-    _install_status_hooks()
 
 
 def _drain() -> None:
@@ -283,7 +288,7 @@ def _drain() -> None:
 
 def _hard_exit() -> None:
     global _in_hard_exit
-    if _in_hard_exit or _exit_installed_pid != os.getpid():
+    if _in_hard_exit or _hard_exit_pid != os.getpid():
         return
     if "pytest" in sys.modules or "_pytest" in sys.modules:
         return  # the pytest plugin owns the exit of a test process
