@@ -1,19 +1,77 @@
-"""Status of a Scheduler's tasks, read from their Temporal Schedules (seed 004's dicts)."""
+"""Seed 004's ``ScheduledTask`` and status dicts, read from a task's Temporal Schedule.
+
+What a task *is* (its registered function, interval or cron, and whether it is
+enabled) is kept in the schedule's action (its argument and memo), so :meth:`load`
+rebuilds the same ``ScheduledTask`` in another process. Both are payloads, decoded
+through the client's data converter, so they read back when ``ENCRYPTION_KEYS``
+encrypts them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from temporalio.client import ScheduleActionStartWorkflow, ScheduleDescription
+from temporalio.api.common.v1 import Payload
+from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleDescription
 from temporalio.service import RPCError, RPCStatusCode
 
 from ._engine import engine
+from ._tasks import TaskCall, _tasks
 
 if TYPE_CHECKING:
-    from ._scheduler import ScheduledTask
+    from collections.abc import Mapping
 
-__all__ = ["SchedulerStatus", "last_run", "status_dict"]
+T = TypeVar("T")
+
+__all__ = ["ScheduledTask", "SchedulerStatus", "TaskFacts", "last_run", "read_facts"]
+
+
+@dataclass
+class ScheduledTask:
+    """One task of a :class:`~durable_automation.scheduler.Scheduler` (seed 004's fields).
+
+    Attributes:
+        name: The task's name within its scheduler.
+        func: The function it runs; ``None`` after :meth:`Scheduler.load` when this
+            process has not registered (imported) the task's function.
+        interval_seconds: Seconds between runs (``None`` for a cron task).
+        last_run: When the latest run started (UTC), as far as this process has seen.
+        next_run: When the next run is due (UTC); ``None`` while it will not run (the
+            task is disabled or its scheduler is not started).
+        enabled: The task's own switch (``enable_task``/``disable_task``); it runs when
+            enabled *and* its scheduler is started.
+        cron: The UTC cron expression of a cron task.
+        task: The registered task name the schedule stores.
+
+    ``last_run``/``next_run`` are refreshed from the schedule by every call that
+    touches the task, by ``get_task_status``/``get_all_tasks_status``/``load``, by
+    ``run_task``, and, while ``start()`` runs, shortly after each due time.
+    """
+
+    name: str
+    func: Callable[..., Any] | None
+    interval_seconds: float | int | None
+    last_run: datetime | None = None
+    next_run: datetime | None = None
+    enabled: bool = True
+    cron: str | None = None
+    task: str = ""
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """A task as its schedule describes it."""
+
+    task: str
+    interval_seconds: float | int | None
+    cron: str | None
+    enabled: bool
+    paused: bool
+    last_run: datetime | None
+    next_run: datetime | None
 
 
 def last_run(description: ScheduleDescription) -> datetime | None:
@@ -30,18 +88,45 @@ def _interval_seconds(description: ScheduleDescription) -> float | int | None:
     return int(seconds) if seconds.is_integer() else seconds
 
 
-def status_dict(name: str, description: ScheduleDescription, now: datetime) -> dict[str, Any]:
-    """Seed 004's status dict, exactly its keys, from a schedule description."""
-    enabled = not description.schedule.state.paused
+async def _decode(client: Client, value: Any, type_hint: type | None = None) -> Any:
+    """A schedule description's raw payload, decoded as the client encoded it."""
+    if not isinstance(value, Payload):
+        return value
+    [decoded] = await client.data_converter.decode([value], [type_hint] if type_hint else None)
+    return decoded
+
+
+async def read_facts(client: Client, description: ScheduleDescription) -> TaskFacts:
+    """What ``description`` says about its task (payloads through the data converter)."""
+    action = description.schedule.action
+    memo: Mapping[str, Any] = {}
+    task_name = ""
+    if isinstance(action, ScheduleActionStartWorkflow):
+        memo = {key: await _decode(client, value) for key, value in (action.memo or {}).items()}
+        if action.args:
+            call = await _decode(client, action.args[0], TaskCall)
+            task_name = call.task if isinstance(call, TaskCall) else str(call.get("task", ""))
+    paused = description.schedule.state.paused
+    # Schedules made before the "enabled" memo existed: paused meant disabled.
+    enabled = bool(memo.get("enabled", not paused))
     recent = description.info.recent_actions
-    last = recent[-1].started_at if recent else None
     upcoming = description.info.next_action_times
-    next_run = upcoming[0] if enabled and upcoming else None
+    return TaskFacts(
+        task=task_name, interval_seconds=_interval_seconds(description),
+        cron=memo.get("cron"), enabled=enabled, paused=paused,
+        last_run=recent[-1].started_at if recent else None,
+        next_run=upcoming[0] if not paused and upcoming else None,
+    )
+
+
+def status_dict(name: str, facts: TaskFacts, now: datetime) -> dict[str, Any]:
+    """Seed 004's status dict, exactly its keys."""
+    next_run = facts.next_run
     return {
         "name": name,
-        "enabled": enabled,
-        "interval_seconds": _interval_seconds(description),
-        "last_run": last.isoformat() if last else None,
+        "enabled": facts.enabled,
+        "interval_seconds": facts.interval_seconds,
+        "last_run": facts.last_run.isoformat() if facts.last_run else None,
         "next_run": next_run.isoformat() if next_run else None,
         "seconds_until_next": (next_run - now).total_seconds() if next_run else None,
     }
@@ -56,26 +141,63 @@ class SchedulerStatus:
     def schedule_id(self, task_name: str) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    async def aget_task_status(self, name: str) -> dict[str, Any] | None:
-        """Seed 004's status dict for ``name`` (``None``: no such task).
+    async def _acall(self, name: str, op: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run ``op`` on the engine loop after every earlier call (overridden)."""
+        raise NotImplementedError  # pragma: no cover
 
-        ``next_run`` is the schedule's own next action time; times are ISO 8601 UTC.
-        """
-        return await engine._on_loop(self._status, name)
+    def _remember(self, name: str, facts: TaskFacts) -> ScheduledTask:
+        """Bring ``self.tasks[name]`` up to date with ``facts`` (creating it if needed)."""
+        entry = self.tasks.get(name)
+        if entry is None:
+            definition = _tasks.get(facts.task)
+            entry = ScheduledTask(name, definition.fn if definition else None,
+                                  facts.interval_seconds, task=facts.task)
+            self.tasks[name] = entry
+        entry.interval_seconds = facts.interval_seconds
+        entry.cron = facts.cron
+        entry.enabled = facts.enabled
+        entry.task = facts.task or entry.task
+        # run_task runs outside the schedule, so its start may be newer than the schedule's.
+        if facts.last_run is not None and (entry.last_run is None or facts.last_run > entry.last_run):
+            entry.last_run = facts.last_run
+        entry.next_run = facts.next_run
+        return entry
 
-    def get_task_status(self, name: str) -> dict[str, Any] | None:
-        """Sync twin of :meth:`aget_task_status`."""
-        return engine._sync(self.aget_task_status, name, name="Scheduler.get_task_status")
-
-    async def _status(self, name: str) -> dict[str, Any] | None:
-        handle = engine._ensure().client.get_schedule_handle(self.schedule_id(name))
+    async def _describe(self, name: str) -> TaskFacts | None:
+        """The task's facts from the server (``None``: no such schedule); on the engine loop."""
+        client = engine._ensure().client
         try:
-            description = await handle.describe()
+            description = await client.get_schedule_handle(self.schedule_id(name)).describe()
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return None
             raise
-        return status_dict(name, description, await engine.anow())
+        return await read_facts(client, description)
+
+    async def _refresh(self, name: str) -> TaskFacts | None:
+        """Describe ``name`` and update its entry (dropped if the schedule is gone); on
+        the engine loop."""
+        facts = await self._describe(name)
+        if facts is None:
+            self.tasks.pop(name, None)
+        elif name in self.tasks:
+            self._remember(name, facts)
+        return facts
+
+    async def aget_task_status(self, name: str) -> dict[str, Any] | None:
+        """Seed 004's status dict for ``name`` (``None``: no such task).
+
+        ``next_run`` is the schedule's own next action time (``None`` while the task
+        will not run); times are ISO 8601 UTC. Also refreshes ``tasks[name]``.
+        """
+        facts = await self._acall("Scheduler.get_task_status", lambda: self._refresh(name))
+        if facts is None:
+            return None
+        return status_dict(name, facts, await engine.anow())
+
+    def get_task_status(self, name: str) -> dict[str, Any] | None:
+        """Sync twin of :meth:`aget_task_status`."""
+        return engine._sync(self.aget_task_status, name, name="Scheduler.get_task_status")
 
     async def aget_all_tasks_status(self) -> dict[str, dict[str, Any]]:
         """Status of every task this scheduler knows (added here, or found by :meth:`load`)."""
@@ -94,49 +216,30 @@ class SchedulerStatus:
         """Pick up this scheduler's tasks from Temporal (after a restart); return their names.
 
         Uses the server's schedule listing (visibility), which may lag a fresh change
-        by a moment.
+        by a moment. Loading changes nothing on the server.
         """
-        from ._scheduler import ScheduledTask
-
         prefix = self.schedule_id("")
 
-        async def scan() -> list[str]:
-            found = []
-            async for entry in await engine._ensure().client.list_schedules():
+        async def scan() -> dict[str, TaskFacts]:
+            client = engine._ensure().client
+            found: dict[str, TaskFacts] = {}
+            async for entry in await client.list_schedules():
                 if not entry.id.startswith(prefix):
                     continue
-                name = entry.id.removeprefix(prefix)
-                description = await engine._ensure().client.get_schedule_handle(
-                    entry.id).describe()
-                action = description.schedule.action
-                memo: dict[str, Any] = {}
-                if isinstance(action, ScheduleActionStartWorkflow) and action.memo:
-                    memo = {k: _decode(v) for k, v in action.memo.items()}
-                call = action.args[0] if isinstance(action, ScheduleActionStartWorkflow) and \
-                    action.args else None
-                self.tasks[name] = ScheduledTask(
-                    name, _decode(call).get("task", "") if call is not None else "",
-                    _interval_seconds(description), not description.schedule.state.paused,
-                    memo.get("cron"),
-                )
-                found.append(name)
+                try:
+                    description = await client.get_schedule_handle(entry.id).describe()
+                except RPCError as err:
+                    if err.status == RPCStatusCode.NOT_FOUND:
+                        continue  # deleted since it was listed
+                    raise
+                found[entry.id.removeprefix(prefix)] = await read_facts(client, description)
             return found
 
-        return await engine._on_loop(scan)
+        found = await self._acall("Scheduler.load", scan)
+        for name, facts in found.items():
+            self._remember(name, facts)
+        return list(found)
 
     def load(self) -> list[str]:
         """Sync twin of :meth:`aload`."""
         return engine._sync(self.aload, name="Scheduler.load")
-
-
-def _decode(value: Any) -> Any:
-    """Schedule descriptions hand back raw payloads; decode JSON ones."""
-    data = getattr(value, "data", None)
-    if isinstance(data, bytes):
-        import json
-
-        try:
-            return json.loads(data)
-        except ValueError:
-            return {}
-    return value

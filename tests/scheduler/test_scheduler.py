@@ -6,11 +6,16 @@ import asyncio
 import io
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from croniter import croniter
 
+from durable_automation._runtime import LoopThread
 from durable_automation.exceptions import InvalidScheduleError, UnknownTaskError
 from durable_automation.scheduler import Scheduler, setup_tasks_from_config, setup_tasks_from_yaml
 from durable_automation.timers import task, task_info
@@ -41,13 +46,37 @@ def slow() -> None:
     runs.setdefault("slow", []).append(task_info().scheduled_at)  # type: ignore[arg-type]
 
 
+@contextmanager
+def started(scheduler: Scheduler) -> Iterator[Future[None]]:
+    """Run ``await scheduler.start()`` on a loop of its own, as a script's main task would."""
+    runner = LoopThread("scheduler-under-test")
+    running = runner.submit(scheduler.start())
+    try:
+        eventually(scheduler.is_running, timeout=5)
+        yield running
+    finally:
+        scheduler.stop()
+        try:
+            running.result(timeout=10)
+        finally:
+            runner.stop()
+
+
 @pytest.fixture
-def scheduler(dev_worker: object, request: pytest.FixtureRequest) -> Scheduler:
+def stopped(dev_worker: object, request: pytest.FixtureRequest) -> Iterator[Scheduler]:
+    """A scheduler that is not started (its tasks are paused)."""
     runs.clear()
-    made = Scheduler(name=f"t{abs(hash(request.node.name)) % 10**8}")
+    made = Scheduler(name=f"t{uuid.uuid4().hex[:8]}")
     yield made
     for name in list(made.tasks):
         made.remove_task(name)
+
+
+@pytest.fixture
+def scheduler(stopped: Scheduler) -> Iterator[Scheduler]:
+    """A started scheduler (``start()`` running on a loop of its own)."""
+    with started(stopped):
+        yield stopped
 
 
 def test_interval_task_runs_and_reports_seed_status(scheduler: Scheduler) -> None:
@@ -144,7 +173,8 @@ def test_config_from_dict_and_yaml(scheduler: Scheduler) -> None:
         scheduler.add_task("bad", record, interval_seconds=0)
 
 
-async def test_start_waits_until_stop_as_in_the_seed(scheduler: Scheduler) -> None:
+async def test_start_waits_until_stop_as_in_the_seed(stopped: Scheduler) -> None:
+    scheduler = stopped
     await scheduler.aadd_task("bg", record, interval_seconds=1)
     running = asyncio.create_task(scheduler.start())
     await asyncio.sleep(0)
