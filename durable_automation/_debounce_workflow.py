@@ -11,6 +11,12 @@ decides to complete makes Temporal reject the completion, and the workflow sees 
 item) and never in two batches (each item has an id; a repeated delivery is
 dropped). With nothing left after a flush the workflow completes; the next item
 starts a new run.
+
+A collect message may carry ``linger`` (seconds; debounced event handlers send it):
+then, with nothing left after a flush, the workflow stays open that long before it
+completes, still remembering the item ids it took, so an item delivered again soon
+after its batch ran (a relay retrying an event) is still recognised and dropped. A
+new item during the linger opens the next window as usual.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class DebounceWorkflow:
         self._arrivals = 0
         self._window: timedelta | None = None
         self._max_wait: timedelta | None = None
+        self._linger: timedelta | None = None
         self._window_started: datetime | None = None
         self._flushing = False
         self._flushes = 0
@@ -68,6 +75,8 @@ class DebounceWorkflow:
         self._window = _seconds(message.get("window")) or self._window
         if "max_wait" in message:
             self._max_wait = _seconds(message.get("max_wait"))
+        if "linger" in message:
+            self._linger = _seconds(message.get("linger"))
 
     @workflow.run
     async def run(self, spec: DebounceSpec) -> DebounceStatus:
@@ -85,6 +94,17 @@ class DebounceWorkflow:
             batch, self._buffer = self._buffer, []
             self._window_started = None
             await self._flush(spec.task, batch)
+            # Only runs whose items asked for a linger take this path (none did before
+            # it existed), and the patch marks their histories.
+            if (not self._buffer and self._linger is not None
+                    and workflow.patched("debounce-linger")):
+                try:
+                    await workflow.wait_condition(
+                        lambda: bool(self._buffer), timeout=self._linger,
+                        timeout_summary=f"remember ids {format_duration(self._linger)}",
+                    )
+                except TimeoutError:
+                    pass
             if not self._buffer:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._buffer:
@@ -109,7 +129,8 @@ class DebounceWorkflow:
                 timeout = min(timeout, left)
             try:
                 await workflow.wait_condition(
-                    lambda: self._arrivals != seen, timeout=timeout,
+                    lambda: self._arrivals != seen,  # noqa: B023 - awaited right here
+                    timeout=timeout,
                     timeout_summary=f"quiet {format_duration(self._window)}",
                 )
             except TimeoutError:

@@ -7,8 +7,9 @@ Built on the durable debounce (:mod:`._debounce_workflow`), not beside it:
 * when an event occurs, the client computes the handler's key (user code: off the
   engine's loop thread) and signals-with-start the debounce workflow
   ``debounce:<handler>:<key>`` with the event's wire form as the item and the event id
-  as the item id, so a repeated delivery while the key's window is open, or its
-  batch runs, is dropped by the workflow;
+  as the item id, so a repeated delivery is dropped by the workflow while it runs:
+  while the key's window is open, its batch runs, and for ``REMEMBER_IDS`` (or the
+  window, if longer) after the key's last batch (the debounce "linger");
 * after a quiet ``debounce_window`` (or ``max_wait`` after a window's first event) the
   workflow runs that task through ``durable_automation.run_task``: at least once,
   again if a worker dies, with the handler's ``retry``.
@@ -62,6 +63,9 @@ _EVENT_FIELDS = frozenset(
 )
 # Keys become part of a workflow id; a very long one is shortened with a digest.
 _KEY_LIMIT = 200
+# How long a key's debounce run stays open after its last batch, remembering event ids,
+# so that an event delivered again after its batch ran (a relay retrying) is dropped.
+REMEMBER_IDS = timedelta(minutes=10)
 
 
 class EventBatch(list[Event]):
@@ -279,7 +283,8 @@ async def acollect_event(
     workflow_id = f"debounce:{handler.name}:{key}"
     message = {"id": wire.id, "item": wire.model_dump(mode="json"),
                "window": window.total_seconds(),
-               "max_wait": limit.total_seconds() if limit is not None else None}
+               "max_wait": limit.total_seconds() if limit is not None else None,
+               "linger": max(window, REMEMBER_IDS).total_seconds()}
     spec = DebounceSpec(task=handler.name, key=key, window=window, max_wait=limit)
 
     async def send() -> None:

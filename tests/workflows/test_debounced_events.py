@@ -7,8 +7,12 @@ Virtual time also moves at wall-clock pace between ``advance`` calls, so every
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import uuid
 from collections import defaultdict
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +23,9 @@ from durable_automation._tasks import unregister_task
 from durable_automation.events import Event, EventBatch, on_event_cancelled
 from durable_automation.exceptions import DurableAutomationError
 from durable_automation.testing import TimeMachine
+from tests.helpers.polling import eventually
+from tests.helpers.processes import CliProcess, engine_on
+from tests.workflows import debounced_automations  # noqa: F401 - emit routes by the registry
 
 # handler name -> one (key, [event text], batch id) per call
 CALLS: dict[str, list[tuple[str, list[str], str]]] = defaultdict(list)
@@ -135,6 +142,19 @@ def test_duplicate_delivery_of_one_event_lands_once(time_machine: TimeMachine) -
     assert _texts("all_in_one") == {"all": [["hello", "world"]]}
 
 
+def test_an_event_delivered_again_after_its_batch_ran_is_dropped(
+    time_machine: TimeMachine,
+) -> None:
+    engine.emit("dbe_all_in_one", id="late-1", data={"text": "first"})
+    time_machine.advance(seconds=15)
+    assert _texts("all_in_one") == {"all": [["first"]]}
+    time_machine.advance(minutes=5)
+    engine.emit("dbe_all_in_one", id="late-1", data={"text": "first"})  # the relay again
+    engine.emit("dbe_all_in_one", id="late-2", data={"text": "second"})
+    time_machine.advance(seconds=15)
+    assert _texts("all_in_one") == {"all": [["first"], ["second"]]}
+
+
 def test_a_retried_batch_keeps_its_id_and_events(time_machine: TimeMachine) -> None:
     engine.emit("dbe_flaky", data={"text": "x"})
     engine.emit("dbe_flaky", data={"text": "y"})
@@ -223,3 +243,36 @@ def test_handlers_that_cannot_take_a_batch_or_other_kinds_are_refused() -> None:
         on_event("dbe_never", name="dbe_no_args", debounce_window=30)(lambda: None)
     with pytest.raises(DefinitionError, match="@on_event_cancelled does not debounce"):
         on_event_cancelled("dbe_never", name="dbe_cancel", debounce_window=30)(_handler)
+
+
+# ── a worker dies during a batch ─────────────────────────────────────────────────
+
+
+def test_worker_killed_mid_batch_the_batch_runs_again_with_its_id(
+    temporal_dev_server: Any, tmp_path: Path
+) -> None:
+    queue = f"dbe-fault-{uuid.uuid4().hex[:8]}"
+    args = ("worker", "tests.workflows.debounced_automations", "--address",
+            temporal_dev_server.address, "--task-queue", queue)
+    # A short heartbeat timeout so the server notices the dead worker within seconds.
+    env = {"DURABLE_AUTOMATION_HEARTBEAT_TIMEOUT": "2"}
+    first = CliProcess(*args, env=env)
+    second = None
+    try:
+        first.wait_for("fault_guest_messages")
+        with engine_on(temporal_dev_server.address, queue):
+            for i in range(3):
+                engine.emit("dbe_fault_message", id=f"f-{i}",
+                            data={"guest_id": "g9", "marker_dir": str(tmp_path)})
+            eventually(lambda: (tmp_path / "attempt-1.json").exists(), timeout=30)
+            assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+            second = CliProcess(*args, env=env)
+            eventually(lambda: (tmp_path / "attempt-2.json").exists(), timeout=90)
+    finally:
+        for process in (first, second):
+            if process is not None and process.process.poll() is None:
+                process.stop(signal.SIGTERM)
+    killed = json.loads((tmp_path / "attempt-1.json").read_text())
+    rerun = json.loads((tmp_path / "attempt-2.json").read_text())
+    assert killed == rerun
+    assert rerun["ids"] == ["f-0", "f-1", "f-2"] and rerun["key"] == "g9"
