@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
+import sys
 import uuid
 from collections import defaultdict
 from datetime import timedelta
@@ -276,3 +278,19 @@ def test_worker_killed_mid_batch_the_batch_runs_again_with_its_id(
     rerun = json.loads((tmp_path / "attempt-2.json").read_text())
     assert killed == rerun
     assert rerun["ids"] == ["f-0", "f-1", "f-2"] and rerun["key"] == "g9"
+
+
+def test_the_docs_example_runs_as_a_script(tmp_path: Path) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
+    source = docs.split("```python\n# debounced_messages.py", 1)[1].split("```", 1)[0]
+    script = tmp_path / "debounced_messages.py"
+    script.write_text("# debounced_messages.py" + source)
+    done = subprocess.run([sys.executable, str(script)], check=False, capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "still quiet"
+    assert lines[1].startswith("guest g1: ['hi', 'is the pool open?', 'and the spa?', 'at 8?', "
+                               "'thanks'] (batch ")
+    assert lines[2].startswith("guest g2: ['late checkout?', 'until 2pm', 'please'] (batch ")
+    assert len(lines) == 3
