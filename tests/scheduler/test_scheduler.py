@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import threading
 import time
 import uuid
@@ -90,7 +91,7 @@ def test_interval_task_runs_and_reports_seed_status(scheduler: Scheduler) -> Non
     assert before < next_run <= before + timedelta(seconds=2)
     eventually(lambda: len(runs.get("every1", [])) >= 3, timeout=10)
     due = runs["every1"][:3]
-    assert [b - a for a, b in zip(due, due[1:])] == [timedelta(seconds=1)] * 2
+    assert [b - a for a, b in itertools.pairwise(due)] == [timedelta(seconds=1)] * 2
     status = scheduler.get_task_status("every1")
     assert status is not None and status["last_run"] is not None
     assert 0 < status["seconds_until_next"] <= 1.5
@@ -104,7 +105,7 @@ def test_one_run_at_a_time(scheduler: Scheduler) -> None:
     eventually(lambda: len(runs.get("slow", [])) >= 2, timeout=15)
     assert active["max"] == 1
     due = runs["slow"]
-    assert all(b - a >= timedelta(seconds=2) for a, b in zip(due, due[1:]))  # overlaps skipped
+    assert all(b - a >= timedelta(seconds=2) for a, b in itertools.pairwise(due))  # overlaps skipped
 
 
 def test_disable_pauses_and_enable_resumes(scheduler: Scheduler) -> None:
