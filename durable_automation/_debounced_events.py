@@ -3,7 +3,8 @@
 Built on the durable debounce (:mod:`._debounce_workflow`), not beside it:
 
 * each debounced handler is also a task of the same name, whose function calls the
-  handler with the batch (:class:`EventBatch`, a list of events in arrival order);
+  handler with the batch (:class:`EventBatch`, a list of events in the order they
+  occurred);
 * when an event occurs, the client computes the handler's key (user code: off the
   engine's loop thread) and signals-with-start the debounce workflow
   ``debounce:<handler>:<key>`` with the event's wire form as the item and the event id
@@ -70,6 +71,9 @@ REMEMBER_IDS = timedelta(minutes=10)
 
 class EventBatch(list[Event]):
     """The events a debounced handler receives: one quiet window's events, in order.
+
+    The order is the order the events occurred (``event.at``); events of the same
+    instant, or without a time, keep the order they arrived in.
 
     It is a plain ``list[Event]`` with three more attributes.
 
@@ -318,10 +322,25 @@ def _batch(handler_name: str, items: list[Any]) -> tuple[HandlerDefinition, Even
     except ValueError as exc:
         raise ApplicationError(f"{handler_name}: a collected event does not decode: {exc}",
                                type="InvalidEvent", non_retryable=True) from None
+    events = _in_occurrence_order(events)
     info = task_info()
     batch_id = f"{activity.info().workflow_run_id}:{info.tick}"
     return handler, EventBatch(events, batch_id=batch_id, key=info.key or "",
                                handler=handler_name)
+
+
+def _in_occurrence_order(events: list[Event]) -> list[Event]:
+    """Events by when they occurred, ties in arrival order.
+
+    Deliveries may overlap (the Django relay delivers concurrently), so arrival order
+    alone can swap two events that occurred a moment apart.
+    """
+    if any(event.at is None for event in events):
+        return events
+    try:
+        return sorted(events, key=lambda event: event.at)  # type: ignore[arg-type,return-value]
+    except TypeError:  # naive and aware times mixed: keep arrival order
+        return events
 
 
 def _dispatch(handler_name: str, items: list[Any]) -> None:
