@@ -53,7 +53,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from ._cron import CronExpr, parse_cron
-from ._deferred import CallQueue
+from ._deferred import DEFERRED, CallQueue
 from ._engine import engine
 from ._local_worker import atask_queue_for
 from ._runtime import _running_loop
@@ -61,7 +61,7 @@ from ._scheduler_spec import cron_calendars, interval_spec, number, positive_sec
 from ._scheduler_status import ScheduledTask, SchedulerStatus, TaskFacts, last_run
 from ._tasks import TaskCall, TaskDefinition, resolve_task
 from ._timer_wire import SCHEDULED_TASK_WORKFLOW
-from .exceptions import DurableAutomationError, InvalidScheduleError
+from .exceptions import DurableAutomationError, InvalidScheduleError, RunFailedError
 
 __all__ = ["ScheduledTask", "Scheduler", "cron_calendars"]
 
@@ -116,10 +116,15 @@ class Scheduler(SchedulerStatus):
     def _call(self, sync_name: str, op: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         """Make the call ``op`` (run on the engine loop) from sync code, in call order:
         blocking outside an event loop, queued (returning at once) inside one."""
-        self._calls.call(op, name=sync_name)
+        # Through the bridge, which turns temporalio's errors into the SDK's.
+        if self._calls.call(lambda: engine._on_loop(op), name=sync_name) is not DEFERRED:
+            self._calls.raise_pending()  # a call deferred before this one failed meanwhile
 
     async def _acall(self, name: str, op: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        return await self._calls.acall(op, name=name)
+        """Await the call ``op`` (run on the engine loop) after every earlier call."""
+        result = await self._calls.acall(lambda: engine._on_loop(op), name=name)
+        self._calls.raise_pending()  # a call deferred before this one failed meanwhile
+        return result
 
     async def _settled(self) -> None:
         """Wait until calls made earlier (sync calls inside a loop) have taken effect."""
@@ -377,7 +382,13 @@ class Scheduler(SchedulerStatus):
 
     async def _update_interval(self, name: str, every: timedelta) -> TaskFacts | None:
         handle = self._handle(name)
-        description = await handle.describe()
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                logger.warning("Scheduler %r has no task %r to update", self.name, name)
+                return None
+            raise
         anchor = last_run(description) or await engine.anow()
         spec = interval_spec(every, anchor)
 
@@ -445,9 +456,9 @@ class Scheduler(SchedulerStatus):
         try:
             # Awaited outside the call queue: a long run does not hold up other calls.
             await engine._on_loop(handle.result)
-        except WorkflowFailureError as err:
+        except (WorkflowFailureError, RunFailedError) as err:
             # WorkflowFailureError > ActivityError > the task's own error.
-            cause = getattr(err.cause, "cause", None) or err.cause or err
+            cause = getattr(getattr(err, "cause", None), "cause", None) or err
             self.logger.error("Error running task %r: %s", name, cause)
         entry = self.tasks.get(name)
         if entry is not None:
