@@ -177,7 +177,10 @@ def check_debounce_options(
     if isinstance(debounce_key, str):
         problems.extend(_template_problems(debounce_key))
     elif callable(debounce_key):
-        if not _takes_one_argument(debounce_key):
+        if inspect.iscoroutinefunction(debounce_key):
+            problems.append(f"debounce_key {debounce_key!r} must be a plain function, not "
+                            "async: it runs on a worker thread, where the ORM may be used")
+        elif not _takes_one_argument(debounce_key):
             problems.append(f"debounce_key {debounce_key!r} must take one argument, the event")
     elif debounce_key is not None:
         problems.append("debounce_key must be a function of the event or a template like "

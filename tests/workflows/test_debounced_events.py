@@ -206,6 +206,10 @@ def _handler(events: list[Event]) -> None:
     pass
 
 
+async def _async_key(event: Event) -> str:
+    return "k"
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -223,6 +227,7 @@ def _handler(events: list[Event]) -> None:
         ({"debounce_window": 30, "debounce_key": "{{ event.data.x }}:{{ ctx.y }}"},
          "placeholder that is not"),
         ({"debounce_window": 30, "debounce_key": lambda: "k"}, "must take one argument"),
+        ({"debounce_window": 30, "debounce_key": _async_key}, "must be a plain function"),
         ({"debounce_window": 30, "timeout": timedelta(seconds=5)},
          "timeout= cannot be combined with debounce_window"),
     ],
