@@ -33,7 +33,9 @@ queue (the UI shows it pending, the task queue shows no pollers, and
 ``durable-automation status`` lists it as running), nothing fails and nothing is
 lost. When the script starts again and starts the same timer (same name) it
 attaches to it and ticks resume: a FIXED timer skips the ticks it missed (no
-burst), a DELAY timer ticks at once. Two copies of the same script on one host
+burst), a DELAY timer ticks at once; a callback that was running when the script
+died runs again (at least once). Stopping such a timer from another process works
+too: the stop finds no worker to take it and terminates the timer. Two copies of the same script on one host
 share the queue, and either may run the other's ticks.
 
 Lifecycle: the worker starts on the engine's loop the first time it is needed. At

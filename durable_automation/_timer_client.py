@@ -6,14 +6,21 @@ the engine's loop, the ``a``-prefixed twins hop to it, as everywhere in the SDK.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.api.enums.v1 import PendingWorkflowTaskState
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateStage,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -43,6 +50,7 @@ __all__ = [
     "adebounce_task",
     "aschedule_task",
     "astop_timer_workflow",
+    "astop_timer_workflow_ex",
     "debounce_task",
     "schedule_task",
     "to_timedelta",
@@ -135,7 +143,10 @@ class TaskHandle:
 
     async def _result(self) -> Any:
         handle = await _handle(self.id)
+        drive = engine._ensure().drive  # time_machine: move virtual time until it ran
         try:
+            if drive is not None:
+                await drive(self.id)
             return await handle.result()
         except WorkflowFailureError as err:
             if (await handle.describe()).status == WorkflowExecutionStatus.CANCELED:
@@ -310,20 +321,62 @@ class SchedulePolicy(enum.Enum):
 
 
 async def astop_timer_workflow(workflow_id: str) -> TimerStatus | None:
-    """Stop a timer workflow; returns once a tick in progress finished (``None``: not running)."""
+    """Stop a timer workflow; returns once a tick in progress finished (``None``: not running,
+    or it had no worker and was terminated; see :func:`astop_timer_workflow_ex`)."""
+    return (await astop_timer_workflow_ex(workflow_id))[1]
+
+
+# How long a stop waits for a worker to take it before checking whether any worker
+# serves the timer at all.
+_STOP_ACCEPT_WAIT = 5.0
+
+
+async def astop_timer_workflow_ex(workflow_id: str) -> tuple[bool, TimerStatus | None]:
+    """Stop a timer workflow: ``(was running, final status)``.
+
+    The ``stop`` update returns once a tick in progress has finished. A timer whose
+    queue no worker serves any more (its script is gone) cannot take the update: when
+    the update is not accepted within a few seconds and the timer's workflow task
+    still waits for a worker, no tick can be in progress, so the timer is terminated
+    instead (final status ``None``).
+    """
     handle = engine._ensure().client.get_workflow_handle(workflow_id)
-    for _ in range(3):
+    attempts = 0
+    while attempts < 3:
         try:
-            return await handle.execute_update("stop", result_type=TimerStatus)
+            update = await asyncio.wait_for(
+                handle.start_update("stop", wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                                    result_type=TimerStatus),
+                _STOP_ACCEPT_WAIT)
+            return True, await update.result()
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                return None
+                return False, None
             raise
+        except TimeoutError:
+            if await _no_worker_takes(handle):
+                await handle.terminate(reason="stopped while no worker served this timer's "
+                                       "task queue (the process that ran it is gone)")
+                return True, None
+            # A worker holds the workflow task: it is only slow; ask again.
         except Exception:  # noqa: BLE001 - it completed or continued-as-new meanwhile
+            attempts += 1
             description = await handle.describe()
             if description.status != WorkflowExecutionStatus.RUNNING:
-                return None
-    return None
+                return False, None
+    return False, None
+
+
+async def _no_worker_takes(handle: WorkflowHandle[Any, Any]) -> bool:
+    description = await handle.describe()
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        return False
+    pending = description.raw_description.pending_workflow_task
+    if not description.raw_description.HasField("pending_workflow_task"):
+        return False
+    age = datetime.now(UTC) - pending.scheduled_time.ToDatetime(UTC)
+    return (pending.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED
+            and age.total_seconds() >= _STOP_ACCEPT_WAIT)
 
 
 class Timer:
@@ -384,7 +437,7 @@ class Timer:
             raise InvalidScheduleError("Timer needs a timeout (the time between ticks)")
         if callback is None:
             raise InvalidScheduleError("Timer needs a callback")
-        self.interval = to_timedelta(every, "timeout")
+        self.interval = to_timedelta(every, "interval")
         self.task = resolve_task(callback)
         self.schedule_policy = SchedulePolicy(schedule_policy)
         self.name = name or _default_timer_name(self.task.name)
@@ -471,7 +524,8 @@ class Timer:
                     return None
                 raise
 
-        return await self._calls.acall(query, name="Timer.status")
+        # Not queued: a read must not wait behind a stop that waits for a callback.
+        return await engine._on_loop(query)
 
     def status(self) -> TimerStatus | None:
         """Sync twin of :meth:`astatus`."""
@@ -489,7 +543,7 @@ class Timer:
                     return False
                 raise
 
-        return await self._calls.acall(check, name="Timer.is_running")
+        return await engine._on_loop(check)
 
     def is_running(self) -> bool:
         """Sync twin of :meth:`ais_running`."""

@@ -1,6 +1,7 @@
 """``TimerConfig`` and ``TimerManager``: timers that emit events (seed 003), on Temporal.
 
-Each timer is a ``durable_automation.timer`` workflow with id ``timer:<timer_id>``;
+Each timer is a ``durable_automation.timer`` workflow with id
+``timer-manager:<manager name>:<timer_id>``;
 each firing emits the event (default name: the timer id) with seed 003's payload::
 
     {"type": "interval", "fired_at": "...", "interval_seconds": 10.0, ...}
@@ -11,6 +12,7 @@ so ``@on_event("<event>")`` automations receive it in ``event.data``.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -28,8 +30,11 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from ._cron import next_fire_times, parse_cron, resolve_zone
+from ._deferred import DEFERRED, CallQueue
 from ._engine import engine
-from ._timer_client import astop_timer_workflow
+from ._local_worker import atask_queue_for
+from ._settings import get_settings
+from ._timer_client import astop_timer_workflow_ex
 from ._timer_wire import TIMER_WORKFLOW, TimerSpec, TimerStatus
 from .exceptions import InvalidScheduleError
 
@@ -153,34 +158,48 @@ class TimerManager:
     Timers live in Temporal, not in this object: a timer keeps firing while no
     process holds a manager, and ``start_timer`` with the id of a running timer
     attaches to it (keeping its phase), which is how a restarted service picks its
-    timers back up. ``timer_count`` counts the timers this manager started or
-    attached to that are still running.
+    timers back up.
+
+    A manager has a *name*, its scope: its timers are the workflows
+    ``timer-manager:<name>:<timer_id>``. ``timer_count()`` and ``stop_all()`` see
+    every running timer of that scope on the server, whichever process or manager
+    object started it, and never a timer of another scope. The default name is the
+    configured ``TASK_QUEUE``, which tells apps sharing a namespace apart; give
+    managers of one app distinct names to keep their timers apart.
+
+    ``start_timer``, ``stop_timer`` and ``stop_all`` also work when called
+    synchronously inside a running event loop: they are queued and return at once
+    (``stop_timer``/``stop_all`` then return ``None``), take effect in call order,
+    and a queued call's error surfaces on the next call or :meth:`aflush`.
+
+    Args:
+        name: The manager's scope (no ``:``). Default: the ``TASK_QUEUE`` setting.
+
+    Raises:
+        InvalidScheduleError: The name is empty or contains ``:``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, name: str | None = None) -> None:
+        name = name if name is not None else get_settings().task_queue
+        if not name or ":" in name:
+            raise InvalidScheduleError(
+                f"TimerManager name {name!r} must be non-empty and contain no ':'")
+        self.name = name
+        self._prefix = f"timer-manager:{name}:"
         self._ids: dict[str, None] = {}
+        self._calls = CallQueue(f"TimerManager {name!r}")
 
-    async def astart_timer(
-        self,
-        timer_id: str,
-        config: TimerConfig | dict[str, Any] | str,
-        *,
-        event: str | None = None,
-        fire_if_past: bool = False,
+    def __repr__(self) -> str:
+        return f"TimerManager(name={self.name!r})"
+
+    def workflow_id(self, timer_id: str) -> str:
+        """The workflow id of this manager's timer ``timer_id``."""
+        return f"{self._prefix}{timer_id}"
+
+    async def _start_timer(
+        self, timer_id: str, parsed: IntervalConfig | CronConfig | OneShotConfig,
+        event_name: str, fire_if_past: bool,
     ) -> str:
-        """Start (or attach to) the timer ``timer_id``; return its workflow id.
-
-        Args:
-            timer_id: Unique id (the workflow id is ``timer:<timer_id>``).
-            config: A :class:`TimerConfig`, or its dict/JSON form.
-            event: Event emitted on each firing (default: ``timer_id``).
-            fire_if_past: A one-shot time in the past fires at once instead of raising.
-
-        Raises:
-            InvalidScheduleError: Bad config, or a one-shot in the past.
-        """
-        parsed = TimerConfig.parse(config).root
-        event_name = event or timer_id
         now = await engine.anow()
         base: dict[str, Any] = {"name": timer_id, "event": event_name, "timer_type": parsed.type,
                                 "config": parsed.model_dump(mode="json")}
@@ -203,20 +222,41 @@ class TimerManager:
                 fire_at = now
             spec = TimerSpec(kind="one_shot", fire_at=fire_at, **base)
             what = f"once at {fire_at.isoformat()}"
-        workflow_id = f"timer:{timer_id}"
-
-        async def start() -> None:
-            binding = engine._ensure()
-            await binding.client.start_workflow(
-                TIMER_WORKFLOW, spec, id=workflow_id, task_queue=binding.task_queue,
-                static_summary=f"Timer {timer_id}: emits {event_name} {what}",
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
-            engine._track(workflow_id)
-
-        await engine._on_loop(start)
+        workflow_id = self.workflow_id(timer_id)
+        task_queue = await atask_queue_for(None)
+        await engine._ensure().client.start_workflow(
+            TIMER_WORKFLOW, spec, id=workflow_id, task_queue=task_queue,
+            static_summary=f"Timer {timer_id} ({self.name}): emits {event_name} {what}",
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            memo={"timer_manager": self.name, "timer_id": timer_id},
+        )
+        engine._track(workflow_id)
         self._ids[timer_id] = None
         return workflow_id
+
+    async def astart_timer(
+        self,
+        timer_id: str,
+        config: TimerConfig | dict[str, Any] | str,
+        *,
+        event: str | None = None,
+        fire_if_past: bool = False,
+    ) -> str:
+        """Start (or attach to) the timer ``timer_id``; return its workflow id.
+
+        Args:
+            timer_id: Unique id within this manager.
+            config: A :class:`TimerConfig`, or its dict/JSON form.
+            event: Event emitted on each firing (default: ``timer_id``).
+            fire_if_past: A one-shot time in the past fires at once instead of raising.
+
+        Raises:
+            InvalidScheduleError: Bad config, or a one-shot in the past.
+        """
+        parsed = TimerConfig.parse(config).root
+        return await self._calls.acall(
+            lambda: self._start_timer(timer_id, parsed, event or timer_id, fire_if_past),
+            name="TimerManager.start_timer")
 
     def start_timer(
         self,
@@ -226,36 +266,91 @@ class TimerManager:
         event: str | None = None,
         fire_if_past: bool = False,
     ) -> str:
-        """Sync twin of :meth:`astart_timer`."""
-        return engine._sync(self.astart_timer, timer_id, config, name="TimerManager.start_timer",
-                            kwargs={"event": event, "fire_if_past": fire_if_past})
+        """Sync twin of :meth:`astart_timer` (queued inside a running loop; the id is
+        returned either way, and a bad config raises at once)."""
+        parsed = TimerConfig.parse(config).root
+        self._calls.call(
+            lambda: self._start_timer(timer_id, parsed, event or timer_id, fire_if_past),
+            name="TimerManager.start_timer")
+        return self.workflow_id(timer_id)
+
+    async def _stop_timer(self, timer_id: str) -> bool:
+        self._ids.pop(timer_id, None)
+        stopped, _ = await astop_timer_workflow_ex(self.workflow_id(timer_id))
+        return stopped
 
     async def astop_timer(self, timer_id: str) -> bool:
         """Stop a timer (a firing in progress finishes); ``False`` if it was not running."""
-        self._ids.pop(timer_id, None)
-        status = await engine._on_loop(astop_timer_workflow, f"timer:{timer_id}")
-        return status is not None
+        return await self._calls.acall(lambda: self._stop_timer(timer_id),
+                                       name="TimerManager.stop_timer")
 
-    def stop_timer(self, timer_id: str) -> bool:
-        """Sync twin of :meth:`astop_timer`."""
-        return engine._sync(self.astop_timer, timer_id, name="TimerManager.stop_timer")
+    def stop_timer(self, timer_id: str) -> bool | None:
+        """Sync twin of :meth:`astop_timer` (``None`` when queued inside a running loop)."""
+        result = self._calls.call(lambda: self._stop_timer(timer_id),
+                                  name="TimerManager.stop_timer")
+        return None if result is DEFERRED else result  # type: ignore[return-value]
+
+    async def _running_ids(self) -> list[str]:
+        """Timer ids of this scope running on the server (visibility), plus this object's."""
+        binding = engine._ensure()
+        found: dict[str, None] = {}
+        if binding.clock is None:  # the time-skipping server has no visibility API
+            query = (f"WorkflowType = '{TIMER_WORKFLOW}' AND ExecutionStatus = 'Running' "
+                     f"AND WorkflowId STARTS_WITH '{_quote(self._prefix)}'")
+            try:
+                async for execution in binding.client.list_workflows(query):
+                    if execution.id.startswith(self._prefix):
+                        found[execution.id[len(self._prefix):]] = None
+            except RPCError as err:
+                if err.status not in (RPCStatusCode.UNIMPLEMENTED,
+                                      RPCStatusCode.INVALID_ARGUMENT):
+                    raise
+        # Visibility lags a little behind starts: check this object's own timers directly.
+        for timer_id in list(self._ids):
+            if timer_id in found:
+                continue
+            try:
+                description = await binding.client.get_workflow_handle(
+                    self.workflow_id(timer_id)).describe()
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                self._ids.pop(timer_id, None)
+                continue
+            if description.status == WorkflowExecutionStatus.RUNNING:
+                found[timer_id] = None
+            else:
+                self._ids.pop(timer_id, None)
+        return list(found)
+
+    async def _stop_all(self) -> int:
+        # Side by side: each stop may wait for a firing in progress (or for a worker).
+        results = await asyncio.gather(*(self._stop_timer(timer_id)
+                                         for timer_id in await self._running_ids()))
+        return sum(results)
 
     async def astop_all(self) -> int:
-        """Stop every timer this manager knows; return how many were running."""
-        stopped = 0
-        for timer_id in list(self._ids):
-            stopped += await self.astop_timer(timer_id)
-        return stopped
+        """Stop every running timer of this manager's scope; return how many were running."""
+        return await self._calls.acall(self._stop_all, name="TimerManager.stop_all")
 
-    def stop_all(self) -> int:
-        """Sync twin of :meth:`astop_all`."""
-        return engine._sync(self.astop_all, name="TimerManager.stop_all")
+    def stop_all(self) -> int | None:
+        """Sync twin of :meth:`astop_all` (``None`` when queued inside a running loop)."""
+        result = self._calls.call(self._stop_all, name="TimerManager.stop_all")
+        return None if result is DEFERRED else result  # type: ignore[return-value]
+
+    async def aflush(self) -> None:
+        """Wait until calls queued inside a running loop have taken effect.
+
+        Raises:
+            DurableAutomationError: What a queued call raised.
+        """
+        await self._calls.aflush()
 
     async def astatus(self, timer_id: str) -> TimerStatus | None:
         """Fired count and next fire time, from the timer itself (``None``: not running)."""
 
         async def query() -> TimerStatus | None:
-            handle = engine._ensure().client.get_workflow_handle(f"timer:{timer_id}")
+            handle = engine._ensure().client.get_workflow_handle(self.workflow_id(timer_id))
             try:
                 if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
                     return None
@@ -271,27 +366,23 @@ class TimerManager:
         """Sync twin of :meth:`astatus`."""
         return engine._sync(self.astatus, timer_id, name="TimerManager.status")
 
+    async def atimer_ids(self) -> list[str]:
+        """Ids of the running timers of this manager's scope (on the server)."""
+        return await self._calls.acall(self._running_ids, name="TimerManager.timer_ids")
+
+    def timer_ids(self) -> list[str]:
+        """Sync twin of :meth:`atimer_ids`."""
+        return engine._sync(self.atimer_ids, name="TimerManager.timer_ids")
+
     async def atimer_count(self) -> int:
-        """How many of this manager's timers are running (one-shots that fired are not)."""
-
-        async def count() -> int:
-            client = engine._ensure().client
-            running = 0
-            for timer_id in list(self._ids):
-                try:
-                    description = await client.get_workflow_handle(f"timer:{timer_id}").describe()
-                except RPCError as err:
-                    if err.status != RPCStatusCode.NOT_FOUND:
-                        raise
-                    continue
-                if description.status == WorkflowExecutionStatus.RUNNING:
-                    running += 1
-                else:
-                    self._ids.pop(timer_id, None)
-            return running
-
-        return await engine._on_loop(count)
+        """How many timers of this manager's scope are running on the server (one-shots
+        that fired are not), whichever process started them."""
+        return len(await self.atimer_ids())
 
     def timer_count(self) -> int:
         """Sync twin of :meth:`atimer_count`."""
         return engine._sync(self.atimer_count, name="TimerManager.timer_count")
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
