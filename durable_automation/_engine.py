@@ -86,6 +86,9 @@ class _Binding:
     # Ids of runs started through this binding; time_machine waits on them to settle.
     tracked: set[str] | None = None
     started: list[str] = field(default_factory=list)
+    # Awaited before a run's result is read: time_machine moves virtual time until the
+    # run (a workflow id) has ended, or raises when nothing but a signal could end it.
+    drive: Callable[[str], Awaitable[None]] | None = None
 
 
 def _scalar_slug(kwargs: dict[str, Any]) -> str:
@@ -112,6 +115,7 @@ class Engine:
         *,
         clock: Callable[[], Awaitable[datetime]] | None = None,
         track: bool = False,
+        drive: Callable[[str], Awaitable[None]] | None = None,
     ) -> _Binding | None:
         """Use ``client`` (living on ``loop``) from now on; return the previous binding.
 
@@ -121,11 +125,13 @@ class Engine:
             loop: The loop the client's calls must run on.
             clock: Returns the server's notion of now (the time-skipping server's).
             track: Remember started runs (``time_machine`` waits for them to settle).
+            drive: Called with a run's id before its result is awaited
+                (``time_machine`` advances virtual time until the run ends).
         """
         with self._lock:
             previous = self._binding
             self._binding = _Binding(client, task_queue, loop, clock=clock,
-                                     tracked=set() if track else None)
+                                     tracked=set() if track else None, drive=drive)
             return previous
 
     def restore(self, previous: _Binding | None) -> None:

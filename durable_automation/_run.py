@@ -74,11 +74,22 @@ class Run:
         Raises:
             RunFailedError: The run failed (``fail()``, or a step's retries ran out).
             RunCancelledError: The run was cancelled or terminated.
-            TimeoutError: ``timeout`` seconds passed first.
+            RunWaitsForeverError: Under ``time_machine()``, the run waits for a signal
+                with no timeout, so advancing virtual time cannot end it.
+            TimeoutError: ``timeout`` seconds (of real time) passed first.
         """
+        return await self._engine._on_loop(self._result, timeout)
+
+    async def _result(self, timeout: float | None) -> dict[str, Any]:
         handle = await self._handle()
+        # Under time_machine, the binding drives virtual time until this run ends
+        # (Temporal's test server would otherwise leave it waiting forever).
+        drive = self._engine._ensure().drive
         try:
-            result = await asyncio.wait_for(handle.result(), timeout)
+            async with asyncio.timeout(timeout):
+                if drive is not None:
+                    await drive(self.id)
+                result = await handle.result()
         except WorkflowFailureError as err:
             cause = err.cause
             if isinstance(cause, (CancelledError, TerminatedError)):
@@ -99,6 +110,9 @@ class Run:
 
     async def astatus(self) -> RunStatus:
         """``running``, ``waiting`` (sleeping, waiting or scheduled), ``completed``, ``failed``, ``cancelled``."""
+        return await self._engine._on_loop(self._status)
+
+    async def _status(self) -> RunStatus:
         handle = await self._handle()
         try:
             description = await handle.describe()
@@ -128,6 +142,9 @@ class Run:
 
     async def astate(self) -> RunState:
         """The run's live state: step, phase, what it waits for and until when, Context."""
+        return await self._engine._on_loop(self._astate)
+
+    async def _astate(self) -> RunState:
         state = await self._state(await self._handle())
         if state is None:
             raise RunNotFoundError(self.id)
@@ -166,6 +183,9 @@ class Run:
             SignalPayloadError: The payload does not fit the run's Context (it stays
                 waiting, Context unchanged).
         """
+        return await self._engine._on_loop(self._signal, signal, payload)
+
+    async def _signal(self, signal: str, payload: dict[str, Any] | None) -> bool:
         handle = await self._handle()
         try:
             return bool(
@@ -191,7 +211,15 @@ class Run:
 
     async def acancel(self) -> None:
         """Request cancellation; a running step is asked to stop, the run ends ``cancelled``."""
-        await (await self._handle()).cancel()
+        await self._engine._on_loop(self._cancel)
+
+    async def _cancel(self) -> None:
+        try:
+            await (await self._handle()).cancel()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise RunNotFoundError(self.id) from None
+            raise
 
     def cancel(self) -> None:
         """Sync twin of :meth:`acancel`."""

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from .exceptions import SyncCallInEventLoopError
+from .exceptions import DurableAutomationError, SyncCallInEventLoopError
 
 __all__ = ["LoopThread", "call_async", "call_sync"]
 
@@ -87,15 +87,52 @@ def call_sync(
             f"{sync_name}() was called while an event loop is running in this thread; "
             f"use `await {async_name}(...)` instead"
         )
-    return asyncio.run_coroutine_threadsafe(fn(*args, **kwargs), loop).result(timeout)
+    try:
+        return asyncio.run_coroutine_threadsafe(fn(*args, **kwargs), loop).result(timeout)
+    except Exception as err:
+        translated = _translate(err, sync_name)
+        if translated is None:
+            raise
+        raise translated from err
 
 
 async def call_async(
     loop: asyncio.AbstractEventLoop, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
 ) -> T:
-    """Await ``fn(*args, **kwargs)`` on ``loop``, from any loop."""
-    if _running_loop() is loop:
-        return await fn(*args, **kwargs)
-    coro = fn(*args, **kwargs)
-    assert asyncio.iscoroutine(coro)
-    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+    """Await ``fn(*args, **kwargs)`` on ``loop``, from any loop.
+
+    Raises:
+        TemporalServiceError: The server refused the call (instead of temporalio's
+            ``RPCError``; see ``_errors``). Other temporalio errors become SDK errors too.
+    """
+    try:
+        if _running_loop() is loop:
+            return await fn(*args, **kwargs)
+        coro = fn(*args, **kwargs)
+        assert asyncio.iscoroutine(coro)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+    except Exception as err:
+        translated = _translate(err, _public_name(fn))
+        if translated is None:
+            raise
+        raise translated from err
+
+
+def _public_name(fn: Callable[..., Any]) -> str | None:
+    """``Run.aresult`` for bound methods and functions of the public API, else ``None``."""
+    name = getattr(fn, "__qualname__", "")
+    if not name or "<" in name or name.rpartition(".")[2].startswith("_"):
+        return None  # a closure or a private helper: its name would mean nothing to a user
+    return name
+
+
+def _translate(err: Exception, operation: str | None) -> Exception | None:
+    """The SDK error to raise instead of ``err`` (``None``: raise ``err`` itself)."""
+    if isinstance(err, DurableAutomationError):
+        return None
+    if not type(err).__module__.startswith("temporalio") and type(err) is not RuntimeError:
+        return None  # not temporalio's: user code's own errors pass through untouched
+    # Imported here: it loads temporalio, which this module does not need otherwise.
+    from ._errors import sdk_error
+
+    return sdk_error(err, operation)

@@ -11,6 +11,7 @@ Every exception the SDK raises on purpose derives from one root, so
     ├── ConfigurationError         settings are missing or wrong
     ├── EntityNotFoundError        an event's entity (model or row) no longer exists
     ├── NotConnectedError          no Temporal server could be reached
+    ├── TemporalServiceError       the Temporal server refused or failed a call (gRPC status kept)
     ├── SyncCallInEventLoopError   a sync call was made where the async twin is required
     ├── SignalPayloadError         a signal payload does not validate against a waiting Context
     ├── InvalidContextError        a Context cannot be stored (not JSON-serialisable)
@@ -20,12 +21,17 @@ Every exception the SDK raises on purpose derives from one root, so
     └── RunError                   something about one run
         ├── RunFailedError         the run ended in failure (``fail()`` or an exhausted retry)
         ├── RunCancelledError      the run was cancelled
-        └── RunNotFoundError       no run has that id
+        ├── RunNotFoundError       no run has that id
+        └── RunWaitsForeverError   under ``time_machine()``, an awaited run waits with no deadline
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # temporalio.service loads temporalio's native core: only for type hints
+    from temporalio.service import RPCStatusCode
 
 __all__ = [
     "ClaimHeldError",
@@ -42,8 +48,10 @@ __all__ = [
     "RunError",
     "RunFailedError",
     "RunNotFoundError",
+    "RunWaitsForeverError",
     "SignalPayloadError",
     "SyncCallInEventLoopError",
+    "TemporalServiceError",
     "UnknownAutomationError",
     "UnknownTaskError",
 ]
@@ -95,7 +103,49 @@ class ConfigurationError(DurableAutomationError):
 
 
 class NotConnectedError(DurableAutomationError):
-    """The Temporal server could not be reached."""
+    """The Temporal server could not be reached.
+
+    Attributes:
+        status: The gRPC status of the failed call (``RPCStatusCode.UNAVAILABLE``), or
+            ``None`` when no connection could be opened at all.
+        rpc_message: The server's (or transport's) own message, when there was a call.
+    """
+
+    def __init__(
+        self, message: str, status: RPCStatusCode | None = None, rpc_message: str = ""
+    ) -> None:
+        Exception.__init__(self, message)
+        self._status = status
+        self.rpc_message = rpc_message
+
+    @property
+    def status(self) -> RPCStatusCode | None:
+        """The gRPC status code, if the failed call got one."""
+        return self._status
+
+
+class TemporalServiceError(DurableAutomationError):
+    """The Temporal server refused or failed a call (a gRPC error), or a run refused a
+    query or update. The message says what to do.
+
+    Attributes:
+        status: The gRPC status code (``temporalio.service.RPCStatusCode``), e.g.
+            ``INVALID_ARGUMENT`` or ``NOT_FOUND``; ``None`` when the refusal did not come
+            with one (a query or update the run itself rejected).
+        rpc_message: The server's (or run's) own message, unchanged.
+    """
+
+    def __init__(
+        self, message: str, *, status: RPCStatusCode | None = None, rpc_message: str = ""
+    ) -> None:
+        Exception.__init__(self, message)
+        self._status = status
+        self.rpc_message = rpc_message
+
+    @property
+    def status(self) -> RPCStatusCode | None:
+        """The gRPC status code, if the server sent one."""
+        return self._status
 
 
 class SyncCallInEventLoopError(DurableAutomationError):
@@ -134,14 +184,17 @@ class RunFailedError(RunError):
 
     def __init__(self, run_id: str, reason: str) -> None:
         self.reason = reason
-        super().__init__(run_id, f"Run {run_id} failed: {reason}")
+        # An empty id: a failure surfaced where the run's id is not known.
+        super().__init__(run_id, f"Run {run_id} failed: {reason}" if run_id
+                         else f"A run failed: {reason}")
 
 
 class RunCancelledError(RunError):
     """The run was cancelled before it completed."""
 
     def __init__(self, run_id: str) -> None:
-        super().__init__(run_id, f"Run {run_id} was cancelled")
+        super().__init__(run_id, f"Run {run_id} was cancelled" if run_id
+                         else "A run was cancelled")
 
 
 class RunNotFoundError(RunError):
@@ -149,6 +202,30 @@ class RunNotFoundError(RunError):
 
     def __init__(self, run_id: str) -> None:
         super().__init__(run_id, f"No run with id {run_id!r} exists")
+
+
+class RunWaitsForeverError(RunError):
+    """Under ``time_machine()``, a run whose result is awaited waits for something with no
+    deadline (a signal with no timeout): no amount of virtual time would end it.
+
+    Attributes:
+        waiting_for: What the run waits for (a signal name), when known.
+    """
+
+    def __init__(self, run_id: str, waiting_for: str | None, detail: str = "") -> None:
+        # ``detail`` follows the run id, e.g. " (step pause)".
+        self.waiting_for = waiting_for
+        what = f"the signal {waiting_for!r}" if waiting_for else "something"
+        hint = (
+            f"send it first (engine.signal({waiting_for!r}, ...) or run.signal(...))"
+            if waiting_for else "make the run's wait end first (send its signal or event)"
+        )
+        super().__init__(
+            run_id,
+            f"Run {run_id}{detail} waits for {what} with no timeout, so advancing virtual "
+            f"time cannot finish it. Before awaiting its result, {hint}, or give the wait "
+            "a timeout.",
+        )
 
 
 class ClaimHeldError(DurableAutomationError):

@@ -9,10 +9,17 @@
         tm.advance(hours=24)
         assert run.status() == "completed"
 
-Time moves only when you call ``tm.advance(...)``: Temporal's automatic skipping
-while a result is awaited would jump to the *next timer of any run* (agents, hubs,
-other runs' sleeps) and is turned off. ``advance`` returns once every run started
-through the engine has finished reacting (no step running, no task pending).
+Awaiting a result moves time, as in Temporal's own test environment:
+``run.result()``, ``await run.aresult()`` and a task handle's ``result()`` advance
+virtual time until *that* run ends. The server's own automatic skipping is off, since it
+jumps to the next timer of *any* run (agents, hubs, other runs' sleeps); instead the
+time machine settles, reads the awaited run's next deadline (its earliest pending
+timer, or the end of a step's retry backoff) from Temporal, advances exactly to it,
+and repeats. A run that waits with no deadline (a signal with no timeout) raises
+:class:`~durable_automation.exceptions.RunWaitsForeverError` instead of hanging.
+
+``tm.advance(...)`` moves time by hand; it returns once every run started through the
+engine has finished reacting (no step running, no task pending).
 """
 
 from __future__ import annotations
@@ -22,20 +29,29 @@ import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflow.v1 import PendingActivityInfo
+from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 
 from ._binaries import test_server_path
 from ._connect import data_converter
 from ._engine import _Binding, engine
+from ._errors import sdk_error
 from ._runtime import LoopThread, call_async
 from ._wire import STATE_QUERY, RunState
+from .exceptions import RunWaitsForeverError
 from .worker import AutomationWorker
 
 __all__ = ["TimeMachine", "time_machine"]
+
+# Smallest step when a deadline is already due but has not fired yet (server rounding);
+# repeated stalls double it, so an estimate that is a little early cannot spin.
+_MIN_STEP = timedelta(milliseconds=10)
+_MAX_STALL_STEP = timedelta(minutes=1)
 
 
 class TimeMachine:
@@ -77,10 +93,10 @@ class TimeMachine:
         env = self.env
         self._previous = engine.bind(
             env.client, self.task_queue, self._loop_thread.loop,
-            clock=env.get_current_time, track=True,
+            clock=env.get_current_time, track=True, drive=self._drive,
         )
 
-    def __enter__(self) -> TimeMachine:
+    def __enter__(self) -> Self:
         self._loop_thread = LoopThread("durable-automation-time-machine")
         try:
             self._loop_thread.run(self._astart())
@@ -103,7 +119,7 @@ class TimeMachine:
         finally:
             self._loop_thread.stop()
 
-    async def __aenter__(self) -> TimeMachine:
+    async def __aenter__(self) -> Self:
         # The server, worker and client live on a private loop either way, so that the
         # sync API works from async tests too and nothing is tied to the test's loop.
         return await asyncio.to_thread(self.__enter__)
@@ -120,7 +136,13 @@ class TimeMachine:
 
     def _run(self, coro: Any) -> Any:
         assert self._loop_thread is not None, "the time machine is not running"
-        return self._loop_thread.run(coro)
+        try:
+            return self._loop_thread.run(coro)
+        except Exception as err:
+            translated = sdk_error(err)
+            if translated is None:
+                raise
+            raise translated from err
 
     async def _on_loop(self, coro_fn: Any, *args: Any) -> Any:
         assert self._loop_thread is not None, "the time machine is not running"
@@ -161,9 +183,10 @@ class TimeMachine:
         """Async twin of :meth:`settle`."""
         await self._on_loop(self._asettle)
 
-    async def _asettle(self) -> None:
+    async def _asettle(self, *also: str) -> None:
         binding = engine._binding
         tracked = binding.tracked if binding is not None and binding.tracked is not None else set()
+        tracked = set(tracked) | set(also)
         assert self.env is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settle_timeout
@@ -192,18 +215,7 @@ class TimeMachine:
         if raw.HasField("pending_workflow_task"):
             return True
         for activity in raw.pending_activities:
-            # A retry waiting out its backoff is idle until virtual time reaches it: its
-            # last attempt ended after it last started, and no new attempt has begun. (The
-            # test server reports such an activity as STARTED and leaves
-            # next_attempt_schedule_time unset, so the timestamps are what tell.)
-            ended = activity.last_attempt_complete_time
-            in_backoff = (
-                activity.attempt > 1
-                and activity.HasField("last_failure")
-                and ended.seconds > 0
-                and ended.ToNanoseconds() >= activity.last_started_time.ToNanoseconds()
-            )
-            return not in_backoff
+            return not _in_backoff(activity)
         # The test server does not always report a pending workflow task: a run of ours
         # that says it is running a step with no activity pending is between tasks.
         try:
@@ -211,6 +223,120 @@ class TimeMachine:
         except Exception:  # noqa: BLE001 - not an automation run (e.g. a signal hub)
             return False
         return state.phase == "running"
+
+
+    # ── awaiting a run ───────────────────────────────────────────────────────────
+
+    async def _drive(self, run_id: str) -> None:
+        """Advance virtual time until the run ``run_id`` has ended (any way).
+
+        Raises:
+            RunWaitsForeverError: The run waits with no deadline of its own.
+        """
+        assert self.env is not None
+        handle = self.env.client.get_workflow_handle(run_id)
+        stall = 0
+        while True:
+            await self._asettle(run_id)
+            try:
+                description = await handle.describe()
+            except Exception:  # noqa: BLE001 - reading the result reports what is wrong
+                return
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                return
+            deadline = await _next_deadline(handle, description)
+            if deadline is None:
+                raise await _waits_forever(handle, run_id)
+            step = deadline - await self.env.get_current_time()
+            if step <= timedelta(0):
+                # Due but not fired yet: nudge, a little more each time it stays stuck.
+                step = min(_MIN_STEP * (2 ** min(stall, 20)), _MAX_STALL_STEP)
+                stall += 1
+            else:
+                stall = 0
+            await self.env.sleep(step)
+
+
+def _in_backoff(activity: PendingActivityInfo) -> bool:
+    """Whether a pending step activity waits out a retry backoff (idle until time moves).
+
+    Its last attempt ended after it last started, and no new attempt has begun. (The
+    test server reports such an activity as STARTED and leaves next_attempt_schedule_time
+    unset, so the timestamps are what tell.)
+    """
+    ended = activity.last_attempt_complete_time
+    return (
+        activity.attempt > 1
+        and activity.HasField("last_failure")
+        and ended.seconds > 0
+        and ended.ToNanoseconds() >= activity.last_started_time.ToNanoseconds()
+    )
+
+
+async def _next_deadline(
+    handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
+) -> datetime | None:
+    """The earliest time at which something the run waits for happens by itself: a pending
+    timer (sleeps, wait timeouts, start offsets, delays) or the end of a retry backoff.
+
+    Read from the run's history, so it works for every kind of run (automations, delayed
+    tasks, debounces, agents) and needs nothing from the workflow code.
+    """
+    timers: dict[str, datetime] = {}
+    retry_policies: dict[str, Any] = {}
+    history = await handle.fetch_history()
+    for event in history.events:
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_TIMER_STARTED:
+            started = event.timer_started_event_attributes
+            timers[started.timer_id] = (
+                event.event_time.ToDatetime(tzinfo=UTC) + started.start_to_fire_timeout.ToTimedelta()
+            )
+        elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
+            timers.pop(event.timer_fired_event_attributes.timer_id, None)
+        elif kind == EventType.EVENT_TYPE_TIMER_CANCELED:
+            timers.pop(event.timer_canceled_event_attributes.timer_id, None)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled = event.activity_task_scheduled_event_attributes
+            retry_policies[scheduled.activity_id] = scheduled.retry_policy
+    deadlines = list(timers.values())
+    for activity in description.raw_description.pending_activities:
+        if _in_backoff(activity):
+            deadlines.append(_retry_at(activity, retry_policies.get(activity.activity_id)))
+    return min(deadlines) if deadlines else None
+
+
+def _retry_at(activity: PendingActivityInfo, policy: Any) -> datetime:
+    """When the next attempt of an activity in backoff starts."""
+    if activity.HasField("next_attempt_schedule_time") and activity.next_attempt_schedule_time.seconds:
+        return activity.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
+    if activity.HasField("current_retry_interval") and activity.current_retry_interval.ToNanoseconds():
+        interval = activity.current_retry_interval.ToTimedelta()
+    else:
+        # Temporal's defaults: 1 s, doubling, capped at 100 × the initial interval.
+        initial = timedelta(seconds=1)
+        coefficient = 2.0
+        maximum: timedelta | None = None
+        if policy is not None:
+            if policy.HasField("initial_interval") and policy.initial_interval.ToNanoseconds():
+                initial = policy.initial_interval.ToTimedelta()
+            coefficient = policy.backoff_coefficient or coefficient
+            if policy.HasField("maximum_interval") and policy.maximum_interval.ToNanoseconds():
+                maximum = policy.maximum_interval.ToTimedelta()
+        # ``attempt`` is the attempt about to start: the first retry waits ``initial``.
+        interval = initial * coefficient ** max(activity.attempt - 2, 0)
+        interval = min(interval, maximum or initial * 100)
+    return activity.last_attempt_complete_time.ToDatetime(tzinfo=UTC) + interval
+
+
+async def _waits_forever(handle: WorkflowHandle[Any, Any], run_id: str) -> RunWaitsForeverError:
+    """The error for a run that nothing but a signal can end; names what it waits for."""
+    try:
+        state = await handle.query(STATE_QUERY, result_type=RunState)
+    except Exception:  # noqa: BLE001 - not an automation run (a hub, a task): say less
+        return RunWaitsForeverError(run_id, None)
+    detail = f" (step {state.step})" if state.step else ""
+    return RunWaitsForeverError(run_id, state.waiting_for, detail)
 
 
 _runtime: Runtime | None = None
