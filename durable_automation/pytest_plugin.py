@@ -232,20 +232,16 @@ def dev_worker(temporal_dev_server: DevServer) -> Iterator[DevWorker]:
 
 
 @pytest.fixture
-def automation_events(request: pytest.FixtureRequest) -> Iterator[AutomationEvents]:
+def automation_events(transactional_db: None) -> Iterator[AutomationEvents]:
     """Model events forwarded to Temporal in a pytest-django test, as in production.
 
     Gives the test a transactional database (pytest-django's ``transactional_db``):
     saves commit, so ``transaction.on_commit`` runs and the steps, which run on the
     worker's threads and database connections, see the rows. ``automation_events.
     forward()`` waits until everything committed so far reached Temporal; the
-    fixture waits for the same before the database is flushed.
+    fixture waits for the same before the database is flushed. Needs pytest-django
+    (without it, pytest reports that ``transactional_db`` is not found).
     """
-    if "pytest_django" not in sys.modules:
-        raise pytest.UsageError(
-            "the automation_events fixture needs pytest-django (pip install pytest-django) "
-            "and DJANGO_SETTINGS_MODULE with 'django_integration' in INSTALLED_APPS")
-    request.getfixturevalue("transactional_db")
     from django_integration.testing import AutomationEvents
 
     with AutomationEvents() as events:

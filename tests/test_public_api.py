@@ -22,16 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent
 TOP_LEVEL = [
     "AgentManager", "ClaimHeldError", "ConfigurationError", "DefinitionError",
     "DurableAutomationError", "Engine", "EntityNotFoundError", "Event", "EventBatch",
-    "InvalidCommandError", "InvalidContextError", "InvalidScheduleError", "NotConnectedError",
-    "RegistrationError", "Retry", "Run", "RunCancelledError", "RunError", "RunFailedError",
-    "RunNotFoundError", "RunWaitsForeverError", "SchedulePolicy", "ScheduledTask", "Scheduler",
-    "Settings", "SignalPayloadError", "StepInfo", "SyncCallInEventLoopError", "TaskHandle",
-    "TemporalServiceError", "Timer", "TimerConfig", "TimerManager", "UnknownAutomationError",
-    "UnknownTaskError", "adebounce_task", "agent", "aschedule_task", "claims", "complete",
-    "configure", "debounce_task", "engine", "event_workflow", "fail", "get_context",
-    "get_settings", "goto", "handler", "on_event", "on_event_cancelled", "on_event_created",
-    "schedule_task", "setup_tasks_from_config", "setup_tasks_from_yaml", "sleep", "step",
-    "step_info", "task", "task_info", "time_machine", "wait", "wait_for_event", "workflow",
+    "EventDeliveryError", "InvalidCommandError", "InvalidContextError", "InvalidScheduleError",
+    "NotConnectedError", "RegistrationError", "Retry", "Run", "RunCancelledError", "RunError",
+    "RunFailedError", "RunNotFoundError", "RunWaitsForeverError", "SchedulePolicy",
+    "ScheduledTask", "Scheduler", "Settings", "SignalPayloadError", "StepInfo",
+    "SyncCallInEventLoopError", "TaskHandle", "TemporalServiceError", "Timer", "TimerConfig",
+    "TimerManager", "UnknownAutomationError", "UnknownTaskError", "adebounce_task", "agent",
+    "aschedule_task", "claims", "complete", "configure", "debounce_task", "engine",
+    "event_workflow", "fail", "get_context", "get_settings", "goto", "handler", "on_event",
+    "on_event_cancelled", "on_event_created", "schedule_task", "setup_tasks_from_config",
+    "setup_tasks_from_yaml", "sleep", "step", "step_info", "task", "task_info", "time_machine",
+    "wait", "wait_for_event", "workflow",
 ]
 
 MODULES: dict[str, list[str]] = {
@@ -60,7 +61,7 @@ MODULES: dict[str, list[str]] = {
     "durable_automation.testing": ["TimeMachine", "time_machine"],
     "durable_automation.exceptions": [
         "ClaimHeldError", "ConfigurationError", "DefinitionError", "DurableAutomationError",
-        "EntityNotFoundError", "InvalidCommandError", "InvalidContextError",
+        "EntityNotFoundError", "EventDeliveryError", "InvalidCommandError", "InvalidContextError",
         "InvalidScheduleError", "NotConnectedError", "RegistrationError", "RunCancelledError",
         "RunError", "RunFailedError", "RunNotFoundError", "RunWaitsForeverError",
         "SignalPayloadError", "SyncCallInEventLoopError", "TemporalServiceError",
@@ -227,5 +228,5 @@ def test_names_import_while_the_django_app_registry_is_loading(tmp_path: Path):
 
 def _python(code: str, *, cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=cwd, env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=120)
+                            check=False, cwd=cwd, env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

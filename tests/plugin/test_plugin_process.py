@@ -68,8 +68,9 @@ def _project(root: Path, test_source: str) -> Path:
 def _run(root: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
            "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run([sys.executable, *args], cwd=root, env=env, check=False,
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
 
 
 def _coverage_report(root: Path) -> str:
