@@ -161,6 +161,7 @@ def test_pytest_cov_measures_the_sdk_module_level_lines(tmp_path: Path):
     workflows = next(data for name, data in files.items()
                      if Path(name).resolve() == (package / "workflows.py").resolve())
     source = (package / "workflows.py").read_text().splitlines()
-    all_line = next(n for n, text in enumerate(source, 1) if text.startswith("__all__"))
-    assert all_line in workflows["executed_lines"], workflows["missing_lines"]
-    assert workflows["summary"]["percent_covered"] == 100.0, workflows["missing_lines"]
+    module_level = [n for n, text in enumerate(source, 1)
+                    if text.startswith(("from ", "import ", "__all__"))]
+    assert module_level
+    assert not set(module_level) & set(workflows["missing_lines"]), workflows["missing_lines"]
