@@ -101,8 +101,16 @@ class CallQueue:
 
     # ── submitting ───────────────────────────────────────────────────────────────
 
-    def call(self, fn: Callable[[], Coroutine[Any, Any, T]], *, name: str) -> T | _Deferred:
+    def call(
+        self, fn: Callable[[], Coroutine[Any, Any, T]], *, name: str, run_anyway: bool = False
+    ) -> T | _Deferred:
         """Run ``fn`` in order from sync code (see the module docstring).
+
+        Args:
+            fn: The call (a zero-argument coroutine function, run on the engine's loop).
+            name: The public method's name, for error notes.
+            run_anyway: Run ``fn`` even when an earlier deferred call's error is due,
+                and raise that error afterwards (for stops, which must happen).
 
         Returns:
             ``fn``'s result, or :data:`DEFERRED` when called inside a running loop.
@@ -110,13 +118,19 @@ class CallQueue:
         Raises:
             Exception: An earlier deferred call's error, or ``fn``'s own (not deferred).
         """
-        self.raise_pending()
-        if in_running_loop():
-            _install_exit_drain()
-            self._submit(fn, name, deferred=True)
-            return DEFERRED
-        result: T = self._submit(fn, name, deferred=False).result()
-        return result
+        earlier = self._take_pending() if run_anyway else None
+        if not run_anyway:
+            self.raise_pending()
+        try:
+            if in_running_loop():
+                _install_exit_drain()
+                self._submit(fn, name, deferred=True)
+                return DEFERRED
+            result: T = self._submit(fn, name, deferred=False).result()
+            return result
+        finally:
+            if earlier is not None:
+                raise earlier
 
     async def acall(self, fn: Callable[[], Coroutine[Any, Any, T]], *, name: str) -> T:
         """Run ``fn`` in order and await its result.
@@ -151,10 +165,13 @@ class CallQueue:
 
     def raise_pending(self) -> None:
         """Raise the oldest error of a deferred call not reported yet (if any)."""
-        with self._lock:
-            error = self._errors.pop(0) if self._errors else None
+        error = self._take_pending()
         if error is not None:
             raise error
+
+    def _take_pending(self) -> BaseException | None:
+        with self._lock:
+            return self._errors.pop(0) if self._errors else None
 
     @property
     def pending(self) -> int:

@@ -501,7 +501,8 @@ class Timer:
         begins no callback of this timer, and the server-side stop runs in order.
         """
         close_gate(self.name)
-        result = self._calls.call(lambda: astop_timer_workflow(self.id), name="Timer.stop")
+        result = self._calls.call(lambda: astop_timer_workflow(self.id), name="Timer.stop",
+                                  run_anyway=True)
         return None if result is DEFERRED else result  # type: ignore[return-value]
 
     async def aflush(self) -> None:

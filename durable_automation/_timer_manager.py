@@ -187,6 +187,8 @@ class TimerManager:
         self.name = name
         self._prefix = f"timer-manager:{name}:"
         self._ids: dict[str, None] = {}
+        # Stopped through this object: visibility may list them as running for a moment.
+        self._stopped: set[str] = set()
         self._calls = CallQueue(f"TimerManager {name!r}")
 
     def __repr__(self) -> str:
@@ -232,6 +234,7 @@ class TimerManager:
         )
         engine._track(workflow_id)
         self._ids[timer_id] = None
+        self._stopped.discard(timer_id)
         return workflow_id
 
     async def astart_timer(
@@ -276,6 +279,7 @@ class TimerManager:
 
     async def _stop_timer(self, timer_id: str) -> bool:
         self._ids.pop(timer_id, None)
+        self._stopped.add(timer_id)
         stopped, _ = await astop_timer_workflow_ex(self.workflow_id(timer_id))
         return stopped
 
@@ -287,7 +291,7 @@ class TimerManager:
     def stop_timer(self, timer_id: str) -> bool | None:
         """Sync twin of :meth:`astop_timer` (``None`` when queued inside a running loop)."""
         result = self._calls.call(lambda: self._stop_timer(timer_id),
-                                  name="TimerManager.stop_timer")
+                                  name="TimerManager.stop_timer", run_anyway=True)
         return None if result is DEFERRED else result  # type: ignore[return-value]
 
     async def _running_ids(self) -> list[str]:
@@ -305,10 +309,12 @@ class TimerManager:
                 if err.status not in (RPCStatusCode.UNIMPLEMENTED,
                                       RPCStatusCode.INVALID_ARGUMENT):
                     raise
-        # Visibility lags a little behind starts: check this object's own timers directly.
-        for timer_id in list(self._ids):
-            if timer_id in found:
+        # Visibility lags a little behind starts and stops: check this object's own
+        # timers directly.
+        for timer_id in [*self._ids, *(t for t in self._stopped if t in found)]:
+            if timer_id in found and timer_id not in self._stopped:
                 continue
+            found.pop(timer_id, None)
             try:
                 description = await binding.client.get_workflow_handle(
                     self.workflow_id(timer_id)).describe()
@@ -321,7 +327,7 @@ class TimerManager:
                 found[timer_id] = None
             else:
                 self._ids.pop(timer_id, None)
-        return list(found)
+        return sorted(found)
 
     async def _stop_all(self) -> int:
         # Side by side: each stop may wait for a firing in progress (or for a worker).
@@ -335,7 +341,8 @@ class TimerManager:
 
     def stop_all(self) -> int | None:
         """Sync twin of :meth:`astop_all` (``None`` when queued inside a running loop)."""
-        result = self._calls.call(self._stop_all, name="TimerManager.stop_all")
+        result = self._calls.call(self._stop_all, name="TimerManager.stop_all",
+                                  run_anyway=True)
         return None if result is DEFERRED else result  # type: ignore[return-value]
 
     async def aflush(self) -> None:

@@ -207,6 +207,9 @@ class TimerWorkflow:
     @workflow.update(name="stop")
     async def stop(self) -> TimerStatus:
         """Stop ticking; returns once a tick in progress has finished."""
+        # An update can be handled before ``run`` started (a stop sent right after the
+        # start): wait for the spec, then stop before the first tick. No command.
+        await workflow.wait_condition(lambda: self._spec is not None)
         self._stopped = True
         await workflow.wait_condition(lambda: not self._busy)
         return self._status()
