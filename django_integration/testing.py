@@ -66,44 +66,63 @@ class EventsNotForwardedWarning(UserWarning):
 
 
 def _is_ours(callback: Any) -> bool:
-    # The delivery requests django_integration queues with transaction.on_commit.
-    return str(getattr(callback, "__module__", "")).startswith("django_integration.")
+    # The delivery requests django_integration queues with transaction.on_commit: a
+    # function, a functools.partial or a bound method of one of its modules.
+    target = getattr(callback, "func", callback)
+    owner = getattr(target, "__self__", None)
+    module = type(owner).__module__ if owner is not None else getattr(target, "__module__", "")
+    return str(module or "").startswith("django_integration.")
 
 
 def unforwarded_events_message(using: str | None = None) -> str | None:
     """Explain model events waiting for a commit that will not come, if there are any.
 
-    Looks at the open transaction of each database connection of this thread: events
-    saved in it are forwarded by ``on_commit`` callbacks that have not run yet. Call it
-    where the transaction can no longer commit (the end of a test body inside a test
-    transaction); at any other point such events are simply not committed yet.
+    Looks at the open transactions of this thread's database connections: events saved
+    in a test's own transaction (``django_db`` without ``transaction=True``, ``TestCase``)
+    are forwarded by ``on_commit`` callbacks that never run, since that transaction is
+    rolled back at the end of the test.
 
     Args:
         using: One database alias; all initialized connections by default.
 
     Returns:
-        The explanation and advice, or None if no event waits for a commit.
+        The explanation and advice, or None if no event waits for such a commit.
     """
+    for alias, waiting in _waiting_for_commit(using):
+        connection = connections[alias]
+        if not any(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks):
+            continue  # a transaction of the test's own code: it commits when it ends
+        return (
+            f"durable-automation: {_what(alias, waiting)} saved in this test on database "
+            f"{alias!r} never reached Temporal: the test runs inside a transaction that is "
+            "rolled back, never committed (pytest-django's `django_db` mark or `db` fixture "
+            "without transaction=True, or Django's TestCase), so transaction.on_commit, which "
+            f"forwards them, never runs. {_ADVICE}"
+        )
+    return None
+
+
+def _waiting_for_commit(using: str | None) -> list[tuple[str, int]]:
+    """(alias, number of delivery callbacks) for connections whose open transaction holds
+    model events that are forwarded only when it commits."""
     aliases = [using] if using else [c.alias for c in connections.all(initialized_only=True)]
+    found = []
     for alias in aliases:
         connection = connections[alias]
         if not connection.in_atomic_block:
             continue
         waiting = [entry for entry in connection.run_on_commit
                    if len(entry) > 1 and _is_ours(entry[1])]
-        if not waiting:
-            continue
-        names = _pending_names(alias)
-        what = (f"{len(names)} model event(s) ({', '.join(sorted(set(names)))})" if names
-                else "model events")
-        return (
-            f"durable-automation: {what} saved in this test on database {alias!r} never "
-            "reached Temporal: the test runs inside a transaction that is rolled back, never "
-            "committed (pytest-django's `django_db` mark or `db` fixture without "
-            "transaction=True, or Django's TestCase), so transaction.on_commit, which "
-            f"forwards them, never runs. {_ADVICE}"
-        )
-    return None
+        if waiting:
+            found.append((alias, len(waiting)))
+    return found
+
+
+def _what(alias: str, callbacks: int) -> str:
+    names = _pending_names(alias)
+    if names:
+        return f"{len(names)} model event(s) ({', '.join(sorted(set(names)))})"
+    return "model events"
 
 
 def _pending_names(alias: str) -> list[str]:
@@ -166,6 +185,11 @@ class AutomationEvents:
         message = unforwarded_events_message()
         if message is not None:
             raise EventsNotForwardedError(message)
+        for alias, waiting in _waiting_for_commit(None):
+            raise EventsNotForwardedError(
+                f"{_what(alias, waiting)} on database {alias!r} are not committed yet: "
+                "forward() runs inside a transaction.atomic() block. Call it after the block, "
+                "once the transaction has committed.")
         from ._dispatcher import dispatcher
 
         limit = self.timeout if timeout is None else timeout

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from django_integration.models import Event, EventStatus
@@ -59,6 +60,14 @@ def test_forward_in_a_rolled_back_transaction_says_what_to_use(db):
 def test_nothing_to_explain_without_events(db):
     Reservation.objects.create(checkin_at=timezone.now() + timedelta(days=3))  # not confirmed
     assert unforwarded_events_message() is None
+
+
+def test_forward_inside_an_atomic_block_says_to_call_it_after(no_forwarding):
+    with transaction.atomic():
+        Booking.objects.create(ref="in-atomic", paid=True)
+        assert unforwarded_events_message() is None  # not a test transaction: it will commit
+        with pytest.raises(EventsNotForwardedError, match=r"Call it after the block"):
+            AutomationEvents().forward()
 
 
 def test_forward_says_when_temporal_is_not_reachable(transactional_db):
