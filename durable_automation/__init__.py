@@ -115,6 +115,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access (PEP 562) and return the name.
+
+    Raises:
+        AttributeError: ``name`` is neither a public name nor a public submodule.
+    """
     module = _EXPORTS.get(name)
     if module is not None:
         value = getattr(importlib.import_module(module, __name__), name)
@@ -132,6 +137,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
+    """Every public name, imported yet or not (for ``dir()`` and completion)."""
     return sorted({*globals(), *__all__})
 
 
