@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,6 +15,7 @@ from durable_automation.testing import TimeMachine
 from durable_automation.timers import schedule_task
 from tests.helpers.history import steps_scheduled
 from tests.testing import automations
+from tests.workflows import seed_automations  # noqa: F401 - seed 001's CheckoutOpsWF, verbatim
 
 # Wall-clock budget for a wait that skips hours of virtual time. Issue 10 asks for
 # under 5 s; the shared test machine is loaded, so the time machine's own start-up is
@@ -40,6 +42,16 @@ def test_checkout_ops_result_falls_back_when_docs_never_arrive(time_machine: Tim
     assert (ctx.docs_ready, ctx.notified, ctx.attempts) == (False, True, 2)
     # Only as far as the run needed: 90 minutes plus the 1-second retry backoff.
     assert time_machine.now() - start < timedelta(minutes=91)
+
+
+def test_seed_event_workflow_result_falls_back_too(time_machine: TimeMachine) -> None:
+    reservation = SimpleNamespace(id=11, pk=11)
+    began = time.monotonic()
+    [run] = engine.emit("checkout_due", entity=reservation, entity_type="hotel.reservation")
+
+    assert run.result(timeout=30) == {"final_state": "ok"}
+    assert time.monotonic() - began < WALL_BUDGET
+    assert run.context().docs_ready is False
 
 
 def test_24_hour_sleep_result(time_machine: TimeMachine) -> None:
