@@ -2,8 +2,8 @@
 
 ``transaction.on_commit`` hands the ids of the rows just committed to
 :data:`dispatcher`, which returns at once; a daemon thread claims the rows and
-forwards them (the Temporal calls run on a private event loop, with a timeout). The
-request therefore never waits for Temporal at all.
+forwards them concurrently (the Temporal calls run on a private event loop, each with
+a timeout). The request therefore never waits for Temporal at all.
 
 When Temporal cannot be reached, the rows stay in the outbox (``needs_delivery``) and
 the dispatcher stops trying for :attr:`Dispatcher.backoff` so that a dead server
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from durable_automation._runtime import LoopThread
 
-from ._delivery import adeliver, claim, record
+from ._delivery import adeliver_many, claim, record_many
 from ._resolver import db_connections
 
 __all__ = ["Dispatcher", "dispatcher"]
@@ -34,11 +34,14 @@ class Dispatcher:
     Args:
         timeout: Longest one event's forwarding may take before it is left to the relay.
         backoff: After a failure to reach Temporal, skip forwarding for this long.
+        concurrency: Rows forwarded at the same time.
     """
 
-    def __init__(self, timeout: float = 10.0, backoff: float = 5.0) -> None:
+    def __init__(self, timeout: float = 10.0, backoff: float = 5.0,
+                 concurrency: int = 32) -> None:
         self.timeout = timeout
         self.backoff = backoff
+        self.concurrency = concurrency
         self._pending: list[int] = []
         self._busy = False
         self._cond = threading.Condition()
@@ -87,25 +90,23 @@ class Dispatcher:
     def _forward(self, ids: list[int]) -> None:
         if self._loop is None:
             self._loop = LoopThread("da-dispatcher-loop")
-        with db_connections():
-            # All of them: a burst of commits can hand over more rows than a relay batch.
-            deliveries = claim(ids, limit=len(ids))
-        for delivery in deliveries:
-            if time.monotonic() < self._paused_until:
-                outcome = None  # Temporal is down: leave the rest to the relay
-            else:
-                outcome = self._loop.run(adeliver(delivery, self.timeout))
-                if outcome.transient:
-                    log.warning("Cannot reach Temporal (%s); events stay in the outbox for "
-                                "the relay", outcome.error)
-                    self._paused_until = time.monotonic() + self.backoff
+        while ids and time.monotonic() >= self._paused_until:
             with db_connections():
-                if outcome is None:
-                    from .models import Event
-
-                    Event.objects.filter(pk=delivery.id).update(lease_until=None, lease_token="")
-                else:
-                    record(delivery, outcome)
+                # All of them: a burst of commits can hand over more rows than a relay batch.
+                deliveries = claim(ids, limit=len(ids))
+            if not deliveries:
+                return
+            outcomes = self._loop.run(adeliver_many(deliveries, timeout=self.timeout,
+                                                    concurrency=self.concurrency))
+            if any(o.down for o in outcomes):
+                error = next(o.error for o in outcomes if o.down)
+                log.warning("Cannot reach Temporal (%s); events stay in the outbox for the "
+                            "relay", error)
+                self._paused_until = time.monotonic() + self.backoff
+            with db_connections():
+                # Rows changed while they were forwarded: their new state goes out now
+                # (their on_commit hand-over found them leased and skipped them).
+                ids = record_many(deliveries, outcomes)
 
     def pause(self, seconds: float = float("inf")) -> None:
         """Forward nothing for ``seconds``: rows stay in the outbox for the relay."""

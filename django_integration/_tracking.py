@@ -99,7 +99,7 @@ def _on_post_delete(sender: type[models.Model], instance: models.Model,
 
 
 def track_save(model: type[models.Model], instance: models.Model, created: bool, using: str,
-               definitions: Sequence[EventDefinition]) -> list[int]:
+               definitions: Sequence[EventDefinition], *, _retrying: bool = False) -> list[int]:
     """Bring the Event rows of ``instance`` up to date; return the ids that need delivery."""
     evaluations = [(d, d.evaluate(instance)) for d in definitions]
     if created and not any(e.holds or e.error for _, e in evaluations):
@@ -135,6 +135,11 @@ def track_save(model: type[models.Model], instance: models.Model, created: bool,
         changed = plan.apply(using, now)
     if changed:
         _deliver_on_commit(changed, using)
+    if plan.conflicts and not _retrying:
+        # A concurrent save inserted these first (and has committed: the INSERT waited
+        # for it): plan them again against its rows, so this save's state still wins.
+        again = [d for d in definitions if d.name in plan.conflicts]
+        changed += track_save(model, instance, False, using, again, _retrying=True)
     return changed
 
 
@@ -144,6 +149,8 @@ class _Plan:
     def __init__(self) -> None:
         self.new_rows: list[dict[str, Any]] = []
         self.updates: list[tuple[int, bool, dict[str, Any]]] = []
+        # Names whose new row was not inserted: a concurrent save inserted it first.
+        self.conflicts: list[str] = []
 
     def update(self, row: _Row, *, deliver: bool, **values: Any) -> None:
         self.updates.append((row.pk, deliver, values))
@@ -158,12 +165,16 @@ class _Plan:
             if deliver:
                 values["version"] = models.F("version") + 1
                 values["needs_delivery"] = True
+                # New state, new chances: a dead row whose event changed is retried.
+                values["dead_at"] = None
+                values["next_attempt_at"] = None
                 changed.append(pk)
             Event.objects.using(using).filter(pk=pk).update(**values)
         if self.new_rows:
-            ids = _insert(using, self.new_rows, now)
-            changed.extend(pk for pk, row in zip(ids, self.new_rows, strict=True)
-                           if row["needs_delivery"])
+            inserted = _insert(using, self.new_rows, now)
+            changed.extend(pk for name, pk in inserted.items()
+                           if _by_name(self.new_rows, name)["needs_delivery"])
+            self.conflicts = [r["name"] for r in self.new_rows if r["name"] not in inserted]
         return changed
 
 
@@ -210,17 +221,27 @@ def _new(definition: EventDefinition, status: str, at: datetime | None, ev: Eval
 _FIELDS = [f for f in Event._meta.concrete_fields if not f.primary_key]
 
 
-def _insert(using: str, rows: list[dict[str, Any]], now: datetime) -> list[int]:
-    """INSERT new Event rows in one statement and return their ids.
+def _by_name(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return next(r for r in rows if r["name"] == name)
 
+
+def _insert(using: str, rows: list[dict[str, Any]], now: datetime) -> dict[str, int]:
+    """INSERT new Event rows in one statement; return ``{name: id}`` of the rows inserted.
+
+    A row that would be a second live row of its event for the instance (a concurrent
+    save inserted one first; see the model's unique constraints) is not inserted.
     By SQL rather than ``bulk_create``: on PostgreSQL, Django 5.2 inserts through
     UNNEST of per-column arrays, which costs more than the save() it follows.
     """
     connection = connections[using]
     if not connection.features.can_return_rows_from_bulk_insert:
         created = Event.objects.using(using).bulk_create([
-            Event(content_type_id=row.pop("content_type"), **row) for row in rows])
-        return [e.pk for e in created]
+            Event(content_type_id=row.pop("content_type"), **row) for row in rows],
+            ignore_conflicts=True)
+        names = [e.name for e in created]
+        return dict(Event.objects.using(using).filter(
+            entity_type=rows[0]["entity_type"], entity_id=rows[0]["entity_id"], name__in=names,
+            created_at__gte=now).values_list("name", "id"))
     params: list[Any] = []
     for row in rows:
         values = {"created_at": now, "updated_at": now, "content_type": None, **row}
@@ -232,12 +253,10 @@ def _insert(using: str, rows: list[dict[str, Any]], now: datetime) -> list[int]:
     columns = ", ".join(quote(f.column) for f in _FIELDS)
     one = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
     sql = (f"INSERT INTO {quote(_TABLE)} ({columns}) VALUES {', '.join([one] * len(rows))} "
-           f"RETURNING {quote('id')}")
+           f"ON CONFLICT DO NOTHING RETURNING {quote('name')}, {quote('id')}")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        ids = [r[0] for r in cursor.fetchall()]
-    # RETURNING order follows VALUES order on PostgreSQL and SQLite for one statement.
-    return sorted(ids) if len(ids) > 1 else ids
+        return {name: pk for name, pk in cursor.fetchall()}
 
 
 def _condition_failure(row: _Row | None) -> bool:

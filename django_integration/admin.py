@@ -40,15 +40,35 @@ class EntityTypeFilter(admin.SimpleListFilter):
         return queryset.filter(entity_type=value) if value else queryset
 
 
+class DeliveryFilter(admin.SimpleListFilter):
+    """Filter by delivery state: waiting, dead (gave up), delivered."""
+
+    title = "delivery"
+    parameter_name = "delivery"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("waiting", "waiting"), ("dead", "dead"), ("delivered", "delivered")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Event]) -> QuerySet[Event]:
+        value = self.value()
+        if value == "waiting":
+            return queryset.filter(needs_delivery=True)
+        if value == "dead":
+            return queryset.filter(dead_at__isnull=False)
+        if value == "delivered":
+            return queryset.filter(needs_delivery=False, dead_at__isnull=True)
+        return queryset
+
+
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
     """Events with their delivery state and links to their runs."""
 
     list_display = ("id", "name", "entity", "status", "at", "occurred_at", "delivery", "runs")
-    list_filter = ("name", "status", EntityTypeFilter, "scheduled", "needs_delivery")
+    list_filter = ("name", "status", EntityTypeFilter, DeliveryFilter, "scheduled")
     search_fields = ("name", "entity_id", "error")
     date_hierarchy = "created_at"
-    actions = ["resend_events"]
+    actions = ("resend_events",)
     readonly_fields = [f.name for f in Event._meta.fields] + ["runs"]
 
     @admin.display(description="entity", ordering="entity_type")
@@ -57,6 +77,12 @@ class EventAdmin(admin.ModelAdmin):
 
     @admin.display(description="delivery")
     def delivery(self, obj: Event) -> str:
+        if obj.dead_at is not None:
+            return (f"DEAD after {obj.delivery_attempts} attempt(s): "
+                    f"{obj.last_delivery_error[:200]} (re-send to retry)")
+        if obj.target_errors:
+            failed = ", ".join(sorted(obj.target_errors))
+            return f"delivered; failed for {failed}"
         if obj.needs_delivery:
             error = f" ({obj.last_delivery_error[:80]})" if obj.last_delivery_error else ""
             return f"waiting, {obj.delivery_attempts} attempt(s){error}"

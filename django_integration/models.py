@@ -65,6 +65,13 @@ class Event(models.Model):
     last_delivery_error = models.TextField(blank=True, default="")
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_token = models.CharField(max_length=32, blank=True, default="")
+    # After a failed attempt: not before this time (exponential backoff).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Set when delivery gave up after ``OUTBOX_MAX_ATTEMPTS`` attempts (or on an error
+    # that retrying cannot fix); such a row waits for ``automation_outbox retry``.
+    dead_at = models.DateTimeField(null=True, blank=True)
+    # Per target (automation, waiters, agents): the error of the last delivery, if any.
+    target_errors = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -74,9 +81,27 @@ class Event(models.Model):
             models.Index(fields=["id"], name="da_event_outbox",
                          condition=models.Q(needs_delivery=True)),
         ]
+        constraints = [
+            # An immediate event occurs once per instance: two concurrent saves must not
+            # both insert one (the second INSERT does nothing, see ``_tracking``).
+            models.UniqueConstraint(
+                fields=["entity_type", "entity_id", "name"], name="da_event_one_immediate",
+                condition=models.Q(scheduled=False) & ~models.Q(status="cancelled"),
+            ),
+            # At most one live (scheduled) occurrence of a scheduled event per instance.
+            models.UniqueConstraint(
+                fields=["entity_type", "entity_id", "name"], name="da_event_one_scheduled",
+                condition=models.Q(scheduled=True, status="scheduled"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} {self.entity_type}:{self.entity_id} ({self.status})"
+
+    @property
+    def dead(self) -> bool:
+        """Delivery gave up on this row (see ``manage.py automation_outbox dead``)."""
+        return self.dead_at is not None
 
     @property
     def entity_ref(self) -> str:

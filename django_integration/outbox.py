@@ -15,12 +15,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min
+from django.db.models import Count, F, Min, QuerySet
 from django.utils import timezone
 
 from durable_automation._settings import get_settings
 
-from ._delivery import Delivery, Outcome, adeliver, claim, record
+from ._delivery import Delivery, Outcome, adeliver_many, claim, record_many
 from ._dispatcher import dispatcher
 from ._resolver import run_db
 from .models import Event, EventStatus
@@ -30,10 +30,12 @@ __all__ = [
     "RelayResult",
     "arelay_forever",
     "arelay_once",
+    "dead_events",
     "flush",
     "outbox_status",
     "relay_once",
     "resend",
+    "retry_dead",
 ]
 
 log = logging.getLogger("django_integration.relay")
@@ -65,8 +67,13 @@ def flush(timeout: float = 30.0) -> bool:
 
 
 async def arelay_once(*, batch: int = 100, include_fresh: bool = False,
-                      timeout: float = 10.0) -> RelayResult:
-    """Forward every row that needs delivery, in batches; stop early if Temporal is down."""
+                      timeout: float = 10.0, concurrency: int = 32) -> RelayResult:
+    """Forward every row that needs delivery, in concurrent batches.
+
+    Rows backing off after a failure wait for their time; a row that fails for good
+    goes dead and never holds up the others. The pass stops early only when Temporal
+    cannot be reached at all.
+    """
     total = RelayResult()
     older_than = None if include_fresh else FRESH
     while True:
@@ -74,15 +81,11 @@ async def arelay_once(*, batch: int = 100, include_fresh: bool = False,
                                                                  older_than=older_than))
         if not deliveries:
             return total
-        result, down = RelayResult(), False
-        for delivery in deliveries:
-            outcome: Outcome = await adeliver(delivery, timeout) if not down else Outcome(
-                error="skipped: Temporal unreachable", transient=True)
-            down = down or outcome.transient
-            await run_db(record, delivery, outcome)
-            result += _count(outcome)
-        total += result
-        if down:
+        outcomes = await adeliver_many(deliveries, timeout=timeout, concurrency=concurrency)
+        await run_db(record_many, deliveries, outcomes)
+        for outcome in outcomes:
+            total += _count(outcome)
+        if any(o.down for o in outcomes):
             return total
 
 
@@ -134,6 +137,7 @@ class OutboxStatus:
     oldest_undelivered: datetime | None
     with_errors: int
     by_status: dict[str, int]
+    dead: int = 0
 
 
 def outbox_status() -> OutboxStatus:
@@ -145,11 +149,13 @@ def outbox_status() -> OutboxStatus:
         Event.objects.order_by().values_list("status").annotate(n=Count("id")).values_list(
             "status", "n")
     )
-    return OutboxStatus(agg["n"] or 0, agg["oldest"], errors, by_status)
+    dead = Event.objects.filter(dead_at__isnull=False).count()
+    return OutboxStatus(agg["n"] or 0, agg["oldest"], errors, by_status, dead)
 
 
 def resend(events: list[Event], *, timeout: float = 10.0) -> RelayResult:
-    """Forward these events again now (the admin's "re-send" action).
+    """Forward these events again now (the admin's "re-send" action, ``automation_outbox
+    retry``): dead rows come back to life with a fresh attempt count.
 
     Immediate events that failed or never went out are delivered as if just
     committed; runs they already started are not started again. Scheduled events
@@ -158,8 +164,11 @@ def resend(events: list[Event], *, timeout: float = 10.0) -> RelayResult:
     ids = []
     now = timezone.now()
     for event in events:
-        values: dict[str, object] = {"needs_delivery": True, "lease_until": None,
-                                     "version": event.version + 1, "updated_at": now}
+        values: dict[str, object] = {
+            "needs_delivery": True, "lease_until": None, "lease_token": "",
+            "version": F("version") + 1, "updated_at": now, "dead_at": None,
+            "delivery_attempts": 0, "next_attempt_at": None,
+        }
         if not event.scheduled and event.status in (EventStatus.FAILED, EventStatus.PENDING,
                                                      EventStatus.OCCURRED):
             values["status"] = EventStatus.PENDING
@@ -170,10 +179,24 @@ def resend(events: list[Event], *, timeout: float = 10.0) -> RelayResult:
 
     async def deliver() -> RelayResult:
         total = RelayResult()
-        for delivery in await run_db(claim, ids):
-            outcome = await adeliver(delivery, timeout)
-            await run_db(record, delivery, outcome)
+        deliveries = await run_db(claim, ids)
+        outcomes = await adeliver_many(deliveries, timeout=timeout)
+        await run_db(record_many, deliveries, outcomes)
+        for outcome in outcomes:
             total += _count(outcome)
         return total
 
     return asyncio.run(deliver())
+
+
+def dead_events() -> QuerySet[Event]:
+    """Events whose delivery gave up (newest first), with their error."""
+    return Event.objects.filter(dead_at__isnull=False).order_by("-dead_at", "-id")
+
+
+def retry_dead(ids: list[int] | None = None, *, timeout: float = 10.0) -> RelayResult:
+    """Deliver dead events again now: the given ones, or all of them."""
+    events = dead_events()
+    if ids is not None:
+        events = events.filter(pk__in=ids)
+    return resend(list(events), timeout=timeout)

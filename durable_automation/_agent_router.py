@@ -17,9 +17,11 @@ so an event routed after a spawn returned always reaches the agent.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio.common import SearchAttributeKey, TypedSearchAttributes
@@ -36,7 +38,7 @@ from ._agent_match import MissingValue, compare, entity_value, key_string, norm
 from ._agent_run import AgentRun, agent_name_of
 from ._agent_store import directory_put, directory_query, directory_signal
 from ._agent_wire import AGENT_DELIVERY_SIGNAL, AgentStart, Delivery, HandlerCall, Predicate
-from ._claims import claim_filter, claimant, entity_of, pop_cached_claimant
+from ._claims import claim_filter, claimant, entity_of, off_loop, pop_cached_claimant
 from ._engine import add_event_hook, set_claim_filter
 from ._events import to_event_wire
 from ._registry import registry
@@ -47,9 +49,10 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from ._run import Run
 
-__all__ = ["agent_name_of", "armed_id", "install", "spawn"]
+__all__ = ["agent_name_of", "armed_id", "held_id", "install", "spawn"]
 
 _installed = False
+log = logging.getLogger("durable_automation.agents")
 
 
 def install() -> None:
@@ -89,7 +92,7 @@ async def _targets(
 ) -> list[tuple[str, list[Predicate]]]:
     """Agent ids the event goes to under ``route``, each with the predicates to check."""
     # Following a path may load related rows (guest__id): user-side I/O, off the loop.
-    values = await asyncio.to_thread(_entity_values, route, entity)
+    values = await off_loop(_entity_values, route, entity)
     if values is None:
         return []  # the entity has no such field: the event is not for these agents
     for item in route.items:
@@ -135,8 +138,7 @@ async def _route(
     return calls
 
 
-async def _deliver(eng: Engine, target: str, delivery: Delivery) -> bool:
-    """Signal an agent; ``False`` when it does not exist (or has ended)."""
+async def _signal(eng: Engine, target: str, delivery: Delivery) -> bool:
     client = await eng._aclient()
     try:
         await eng._on_loop(client.get_workflow_handle(target).signal, AGENT_DELIVERY_SIGNAL,
@@ -147,6 +149,102 @@ async def _deliver(eng: Engine, target: str, delivery: Delivery) -> bool:
         raise
     eng._track(target)
     return True
+
+
+async def _deliver(eng: Engine, target: str, delivery: Delivery) -> bool:
+    """Signal an agent; when it does not exist (yet), hold the event for it.
+
+    Returns:
+        Whether the agent was reached now (``False``: the event is held, see
+        :func:`_hold`).
+    """
+    if await _signal(eng, target, delivery):
+        return True
+    await _hold(eng, target, delivery)
+    return False
+
+
+# ── events for agents that do not exist yet ─────────────────────────────────────────
+#
+# An event routed to a definite agent id (a direct route) that finds no such agent is
+# held in a directory of its own (``agent-held:<agent id>``, event id -> the latest
+# delivery), and handed to the agent when it spawns. Holding, rather than letting a
+# spawning agent look for its events, because only the router can say which agent an
+# event is for (it evaluates the match against the entity); an agent could not find
+# "its" scheduled events without re-running every route backwards. Bounded: an event
+# is held until it can no longer matter (an immediate one for HOLD_OCCURRED, a
+# scheduled one until a day after its latest offset handler), and at most HOLD_LIMIT
+# events per agent id; beyond that the event is dropped with a warning.
+
+HOLD_OCCURRED = timedelta(hours=1)
+HOLD_LIMIT = 500
+
+
+def held_id(target: str) -> str:
+    """Directory of the events held for the agent ``target`` until it spawns."""
+    return f"agent-held:{target}"
+
+
+def _hold_until(wire: EventWire, kind: str, now: datetime) -> datetime:
+    if wire.at is None or (kind == "occurred" and not wire.scheduled):
+        base = now + HOLD_OCCURRED
+    else:
+        latest = max((h.offset for d in _interested(wire.name) for h in _offset_handlers(d, wire.name)
+                      if h.offset is not None), default=timedelta(0))
+        base = max(now + HOLD_OCCURRED, wire.at + max(latest, timedelta(0)) + timedelta(days=1))
+    return base
+
+
+async def _hold(eng: Engine, target: str, delivery: Delivery) -> None:
+    client = await eng._aclient()
+    directory = held_id(target)
+    now = await eng.anow()
+    found: dict[str, str] = await eng._on_loop(directory_query, client, directory, "entries") or {}
+    key = delivery.event.id
+    if key not in found and len(found) >= HOLD_LIMIT:
+        log.warning("Agent %s does not exist and already has %d events held for it; dropping "
+                    "%s %s", target, len(found), delivery.kind, delivery.event.name)
+        return
+    until = _hold_until(delivery.event, delivery.kind, now)
+    expires = max([until, *(_held_expiry(v) for v in found.values())])
+    value = json.dumps({"until": until.isoformat(), "delivery": delivery.model_dump(mode="json")})
+    await eng._on_loop(directory_put, client, eng._ensure().task_queue, directory, [key], value,
+                       expires_at=expires, summary=f"Events held for agent {target}")
+    # The agent may have spawned meanwhile, and collected the held events before this
+    # one was put: deliver again; the agent ignores a delivery it already has.
+    if await _signal(eng, target, delivery):
+        await eng._on_loop(directory_signal, client, directory, "remove", {"keys": [key]})
+
+
+def _held_expiry(raw: str) -> datetime:
+    try:
+        return datetime.fromisoformat(json.loads(raw)["until"])
+    except (ValueError, KeyError, TypeError):
+        return datetime.min.replace(tzinfo=UTC)
+
+
+async def _collect_held(eng: Engine, target: str) -> None:
+    """Hand the events held for ``target`` to it (it was just spawned)."""
+    client = await eng._aclient()
+    directory = held_id(target)
+    found: dict[str, str] | None = await eng._on_loop(directory_query, client, directory,
+                                                       "entries")
+    if not found:
+        return
+    now = await eng.anow()
+    held: list[tuple[datetime, Delivery]] = []
+    for raw in found.values():
+        try:
+            item = json.loads(raw)
+            held.append((datetime.fromisoformat(item["until"]),
+                         Delivery.model_validate(item["delivery"])))
+        except (ValueError, KeyError, TypeError):
+            continue
+    # In event time order, so that a scheduled event arms before a later one.
+    for until, delivery in sorted(held, key=lambda h: h[1].event.at or h[0]):
+        if until >= now:
+            await _signal(eng, target, delivery)
+    await eng._on_loop(directory_signal, client, directory, "remove", {"keys": list(found)})
 
 
 # ── spawning ─────────────────────────────────────────────────────────────────────────
@@ -200,6 +298,7 @@ async def spawn(
         search_attributes=_search_attributes(definition, key),
     )
     eng._track(target)
+    await _collect_held(eng, target)
     return target
 
 
@@ -211,7 +310,7 @@ async def _on_occurred(eng: Engine, wire: EventWire, event: Any) -> list[Run]:
     if not agents:
         pop_cached_claimant(wire.id)
         return []
-    entity = await asyncio.to_thread(entity_of, wire, event)
+    entity = await off_loop(entity_of, wire, event)
     cached, claimed_by = pop_cached_claimant(wire.id)
     if not cached:
         claimed_by = await claimant(eng, wire, entity)
@@ -222,7 +321,7 @@ async def _on_occurred(eng: Engine, wire: EventWire, event: Any) -> list[Run]:
                              claimed_by)
         if definition.spawn_on == wire.name:
             # create_context is user code (it may use the ORM): off the loop thread.
-            planned = await asyncio.to_thread(spawn_target, definition, event, wire)
+            planned = await off_loop(spawn_target, definition, event, wire)
             # A claimed event spawns only the claimant, or agents that ignore claims for it.
             ignoring = any(h.ignores_claims for h in definition.by_event.get(wire.name, ()))
             if claimed_by is None or claimed_by == planned[0] or ignoring:
@@ -240,7 +339,9 @@ def _offset_handlers(definition: AgentDefinition, name: str) -> list[AgentHandle
 
 
 async def _timer_stage(eng: Engine, wire: EventWire, event: Any, kind: str) -> list[Run]:
-    entity = await asyncio.to_thread(entity_of, wire, event)
+    if not any(_offset_handlers(d, wire.name) for d in _interested(wire.name)):
+        return []  # no agent has a timed handler for this event: nothing to arm or move
+    entity = await off_loop(entity_of, wire, event)
     client = await eng._aclient()
     armed: list[str] = []
     if kind != "scheduled":
@@ -264,7 +365,8 @@ async def _timer_stage(eng: Engine, wire: EventWire, event: Any, kind: str) -> l
         # entity can no longer be loaded (a deleted row). Forgotten a day after the
         # latest handler is due.
         latest = max((h.offset for d in _interested(wire.name)
-                      for h in _offset_handlers(d, wire.name)), default=timedelta(0))
+                      for h in _offset_handlers(d, wire.name) if h.offset is not None),
+                     default=timedelta(0))
         expires = (wire.at or await eng.anow()) + max(latest, timedelta(0)) + timedelta(days=1)
         for target in reached:
             await eng._on_loop(directory_put, client, eng._ensure().task_queue, armed_id(wire),
@@ -296,5 +398,5 @@ async def spawn_manually(eng: Engine, definition: AgentDefinition, event: Any) -
         wire = to_event_wire(event)
     calls = [HandlerCall(handler=h.name) for h in definition.by_event.get(wire.name, ())
              if h.offset is None]
-    planned = await asyncio.to_thread(spawn_target, definition, event, wire)
+    planned = await off_loop(spawn_target, definition, event, wire)
     return await spawn(eng, definition, event, wire, calls, planned)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from temporalio.client import Client
@@ -36,6 +36,8 @@ from .exceptions import ClaimHeldError, DurableAutomationError
 if TYPE_CHECKING:
     from ._engine import Engine
     from ._wire import EventWire
+
+T = TypeVar("T")
 
 __all__ = [
     "AgentCall",
@@ -251,13 +253,31 @@ _cache: OrderedDict[str, str | None] = OrderedDict()
 _CACHE_SIZE = 512
 
 
-async def claimant(eng: Engine, wire: EventWire, entity: Any) -> str | None:
-    """The holder of a claim covering this event, or ``None``."""
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """Run user-side code (the ORM, following a match path) on a thread, inside the call
+    wrappers: the Django integration's wrapper closes the thread's database connection,
+    which would otherwise stay open in the executor thread."""
+    from ._activities import _call_wrapped
+
+    return await asyncio.to_thread(_call_wrapped, fn, args)
+
+
+_UNSET: Any = object()
+
+
+async def claimant(eng: Engine, wire: EventWire, entity: Any = _UNSET, event: Any = None
+                   ) -> str | None:
+    """The holder of a claim covering this event, or ``None``.
+
+    The entity is loaded (from ``event``) only when the event's claims book has claims.
+    """
     client = (await eng._aclient())
     shapes = await eng._on_loop(directory_query, client, book_id(wire.name), "shapes")
     if not shapes:
         return None
-    keys = await asyncio.to_thread(_event_keys, shapes, entity)
+    if entity is _UNSET:
+        entity = await off_loop(entity_of, wire, event)
+    keys = await off_loop(_event_keys, shapes, entity)
     if not keys:
         return None
     found = await eng._on_loop(directory_query, client, book_id(wire.name), "get", keys)
@@ -278,7 +298,7 @@ def entity_of(wire: EventWire, event: Any = None) -> Any:
 
 async def claim_filter(eng: Engine, wire: EventWire, event: Any = None) -> str | None:
     """What the engine calls before routing an occurred event (see ``set_claim_filter``)."""
-    holder = await claimant(eng, wire, await asyncio.to_thread(entity_of, wire, event))
+    holder = await claimant(eng, wire, event=event)
     _cache[wire.id] = holder
     while len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)

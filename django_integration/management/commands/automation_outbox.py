@@ -1,4 +1,4 @@
-"""``manage.py automation_outbox [status|relay|resend]``: inspect and drain the event outbox."""
+"""``manage.py automation_outbox [status|relay|resend|dead|retry]``: inspect and drain the event outbox."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from django.utils import timezone
 
 class Command(BaseCommand):
     help = ("Show events waiting to be forwarded to Temporal (status), forward them now "
-            "(relay), or forward given events again (resend).")
+            "(relay), forward given events again (resend), list events whose delivery gave "
+            "up (dead) and deliver them again (retry).")
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action")
@@ -21,6 +22,11 @@ class Command(BaseCommand):
                                 "by the process that committed them)")
         resend = sub.add_parser("resend", help="forward the given events again")
         resend.add_argument("ids", nargs="+", type=int, metavar="EVENT_ID")
+        dead = sub.add_parser("dead", help="events whose delivery gave up, with their error")
+        dead.add_argument("--limit", type=int, default=100, help="rows at most (default: 100)")
+        retry = sub.add_parser("retry", help="deliver dead events again (give ids, or --all)")
+        retry.add_argument("ids", nargs="*", type=int, metavar="EVENT_ID")
+        retry.add_argument("--all", action="store_true", help="every dead event")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options.get("action") or "status"
@@ -46,6 +52,44 @@ class Command(BaseCommand):
             result = resend(events)
             self.stdout.write(f"delivered {result.delivered}, failed {result.failed}, "
                               f"left for later {result.retry_later}")
+        elif action == "dead":
+            self._dead(options["limit"])
+        elif action == "retry":
+            self._retry(options["ids"], options["all"])
+
+    def _dead(self, limit: int) -> None:
+        from django_integration.outbox import dead_events
+
+        rows = list(dead_events()[:limit])
+        if not rows:
+            self.stdout.write("No dead events.")
+            return
+        self.stdout.write(f"{'id':>8}  {'event':<28} {'entity':<28} {'attempts':>8}  "
+                          "dead since           error")
+        for row in rows:
+            since = timezone.localtime(row.dead_at).strftime("%Y-%m-%d %H:%M:%S") \
+                if row.dead_at else "-"
+            error = " ".join(row.last_delivery_error.split())[:160]
+            self.stdout.write(f"{row.pk:>8}  {row.name[:28]:<28} {row.entity_ref[:28]:<28} "
+                              f"{row.delivery_attempts:>8}  {since:<20} {error}")
+        self.stdout.write("Retry with: manage.py automation_outbox retry EVENT_ID ... (or --all)")
+
+    def _retry(self, ids: list[int], every: bool) -> None:
+        from django_integration.models import Event
+        from django_integration.outbox import retry_dead
+
+        if not ids and not every:
+            raise CommandError("give the ids of dead events to retry, or --all")
+        if ids:
+            found = set(Event.objects.filter(pk__in=ids).values_list("pk", flat=True))
+            missing = set(ids) - found
+            if missing:
+                raise CommandError(f"no such event(s): {', '.join(map(str, sorted(missing)))}")
+        result = retry_dead(None if every else ids)
+        self.stdout.write(f"delivered {result.delivered}, failed {result.failed}, "
+                          f"left for later {result.retry_later}")
+        if result.failed:
+            raise CommandError("some events failed again; see `automation_outbox dead`")
 
     def _status(self) -> None:
         from django_integration.outbox import outbox_status
@@ -57,5 +101,6 @@ class Command(BaseCommand):
             age = f" (oldest waiting {seconds:.0f}s)"
         self.stdout.write(f"undelivered: {status.undelivered}{age}")
         self.stdout.write(f"with delivery errors: {status.with_errors}")
+        self.stdout.write(f"dead (delivery gave up): {status.dead}")
         for name, count in sorted(status.by_status.items()):
             self.stdout.write(f"{name}: {count}")

@@ -19,6 +19,7 @@ from durable_automation import (
     step,
     wait_for_event,
 )
+from durable_automation.agents import agent, handler
 
 from .models import Effect
 
@@ -99,3 +100,72 @@ class TbAwaitDocs:
         if get_context().docs_ready:
             return complete(docs_ready=True)
         return wait_for_event("tb_docs_uploaded", timeout=timedelta(hours=1))
+
+
+# ── agents: events for an agent that does not exist yet ────────────────────────────
+@agent("tb_stay_journey", spawn_on="tb_stay_confirmed", match={"id": "{{ ctx.stay_id }}"})
+class TbStayJourney:
+    class Context(BaseModel):
+        stay_id: int
+
+    @classmethod
+    def create_context(cls, event):
+        return cls.Context(stay_id=event.entity.id)
+
+    @handler("tb_stay_due", offset=timedelta(hours=-1))
+    def before_checkin(self, ctx):
+        Effect.objects.create(automation="tb_stay_before_checkin", entity=str(ctx.stay_id))
+
+
+# ── per-target outcomes: one automation that cannot start, one that can ────────────
+@event_workflow("tb_multi")
+class TbMultiBroken:
+    class Context(BaseModel):
+        label: str
+
+    @classmethod
+    def create_context(cls, event=None):
+        raise RuntimeError("create_context is broken")
+
+    @step(start=True)
+    def run(self):
+        return complete()
+
+
+@on_event("tb_multi")
+def tb_multi_ok(event) -> None:
+    Effect.objects.create(automation="tb_multi_ok", entity=event.entity_id)
+
+
+# ── the storm: every transition recorded with its time ──────────────────────────────
+STORM_REMINDER = timedelta(seconds=-2)
+
+
+@on_event_created("tb_storm_due")
+def tb_storm_created(event) -> None:
+    Effect.objects.create(automation="tb_storm_created", entity=event.entity_id)
+
+
+@on_event_cancelled("tb_storm_due")
+def tb_storm_cancelled(event) -> None:
+    Effect.objects.create(automation="tb_storm_cancelled", entity=event.entity_id)
+
+
+@on_event("tb_storm_due")
+def tb_storm_occurred(event) -> None:
+    Effect.objects.create(automation="tb_storm_occurred", entity=event.entity_id)
+
+
+@event_workflow("tb_storm_due", offset=STORM_REMINDER)
+class TbStormReminder:
+    class Context(BaseModel):
+        storm_id: str
+
+    @classmethod
+    def create_context(cls, event=None):
+        return cls.Context(storm_id=event.entity_id)
+
+    @step(start=True)
+    def remind(self):
+        Effect.objects.create(automation="tb_storm_reminder", entity=get_context().storm_id)
+        return complete()

@@ -69,3 +69,34 @@ class Effect(models.Model):
     automation = models.CharField(max_length=100)
     entity = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Stay(models.Model):
+    """A reservation an agent follows (events for an agent that does not exist yet)."""
+
+    confirmed = models.BooleanField(default=False)
+    checkin_at = models.DateTimeField(null=True, blank=True)
+
+    events = [
+        EventDefinition("tb_stay_confirmed", condition=lambda s: s.confirmed),
+        EventDefinition("tb_stay_due", date_field="checkin_at"),
+    ]
+
+
+class Multi(models.Model):
+    """An event with several automations, one of which cannot start (per-target outcomes)."""
+
+    label = models.CharField(max_length=40, default="")
+
+    events = [EventDefinition("tb_multi", condition=lambda m: True)]
+
+
+class Storm(models.Model):
+    """The storm: creates, moves and deletes faster than delivery (real time, dev server)."""
+
+    due_at = models.DateTimeField(null=True, blank=True)
+    confirmed = models.BooleanField(default=True)
+
+    events = [
+        EventDefinition("tb_storm_due", date_field="due_at", condition=lambda s: s.confirmed),
+    ]
