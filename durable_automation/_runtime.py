@@ -8,6 +8,7 @@ a future from that loop, async twins await it, from whatever loop they run on.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
@@ -18,6 +19,12 @@ from .exceptions import DurableAutomationError, SyncCallInEventLoopError
 __all__ = ["LoopThread", "call_async", "call_sync"]
 
 T = TypeVar("T")
+
+# The public sync call in progress (``engine.signal``), for error messages raised deeper
+# down. The loop's task inherits it: run_coroutine_threadsafe copies the caller's context.
+_operation: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "durable_automation_operation", default=None
+)
 
 
 class LoopThread:
@@ -87,6 +94,7 @@ def call_sync(
             f"{sync_name}() was called while an event loop is running in this thread; "
             f"use `await {async_name}(...)` instead"
         )
+    token = _operation.set(sync_name)
     try:
         return asyncio.run_coroutine_threadsafe(fn(*args, **kwargs), loop).result(timeout)
     except Exception as err:
@@ -94,6 +102,8 @@ def call_sync(
         if translated is None:
             raise
         raise translated from err
+    finally:
+        _operation.reset(token)
 
 
 async def call_async(
@@ -112,7 +122,7 @@ async def call_async(
         assert asyncio.iscoroutine(coro)
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
     except Exception as err:
-        translated = _translate(err, _public_name(fn))
+        translated = _translate(err, _operation.get() or _public_name(fn))
         if translated is None:
             raise
         raise translated from err

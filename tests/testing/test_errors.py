@@ -25,7 +25,7 @@ from durable_automation.exceptions import (
     TemporalServiceError,
 )
 from durable_automation.testing import TimeMachine
-from durable_automation.timers import TaskHandle
+from durable_automation.timers import TaskHandle, schedule_task
 from tests.testing import automations  # noqa: F401 - registers the automations
 
 
@@ -144,3 +144,14 @@ def test_script_with_no_server_at_the_address_gets_not_connected() -> None:
         env={"DURABLE_AUTOMATION_ADDRESS": "127.0.0.1:1", "PATH": "/usr/bin:/bin"},
     )
     assert "NotConnectedError: Cannot connect to Temporal at 127.0.0.1:1" in done.stdout, done.stderr
+
+
+def test_error_names_the_public_call_made(dev_worker: object) -> None:
+    # schedule_task() reaches the server through a nested bridge call: the message
+    # still names the call the user made.
+    with pytest.raises(TemporalServiceError) as caught:
+        schedule_task(automations.double, args=["x" * (3 * 1024 * 1024)], delay=60)
+
+    error = caught.value
+    assert error.status == RPCStatusCode.INVALID_ARGUMENT
+    assert str(error).startswith("schedule_task() failed"), str(error)
