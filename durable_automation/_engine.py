@@ -35,7 +35,7 @@ from ._runtime import LoopThread, call_async, call_sync
 from ._settings import get_settings
 from ._signal_hub import hub_id
 from ._wire import RESCHEDULE_SIGNAL, DeliverRequest, EventWire, StartInput
-from .exceptions import InvalidContextError, SignalPayloadError
+from .exceptions import EventDeliveryError, InvalidContextError, SignalPayloadError
 
 __all__ = ["ClaimFilter", "Engine", "EventHook", "add_event_hook", "engine", "set_claim_filter"]
 
@@ -343,37 +343,53 @@ class Engine:
 
         Safe to call more than once for the same event: run ids are derived from the
         event, so a repeated delivery starts nothing twice.
+
+        Raises:
+            EventDeliveryError: Some targets could not be reached; every other target was.
         """
         wire = to_event_wire(event)
         claimed_by = await _claim_filter(self, wire, event) if _claim_filter is not None else None
-        runs: list[Run] = []
+        targets = _Targets(wire.name)
         if claimed_by is None:
             for definition in registry.event_workflows(wire.name):
                 if definition.offset < timedelta(0) and wire.scheduled:
                     continue  # started, waiting, when the event was scheduled
-                runs.append(await self._start_event_workflow(definition, event, wire))
+                await targets.run(definition.name,
+                                  self._start_event_workflow(definition, event, wire))
         for handler in registry.event_handlers(wire.name, "occurred"):
             if claimed_by is None or handler.ignores_claims:
-                runs.append(await self._start_handler(handler, wire, event))
-        runs.extend(await _run_hooks("occurred", self, wire, event))
+                await targets.run(handler.name, self._start_handler(handler, wire, event))
+        await targets.runs_of("agents", _run_hooks("occurred", self, wire, event))
         if claimed_by is None:
-            await self.asignal(f"event:{wire.name}", dict(wire.data))
-        return runs
+            await targets.reach("waiters", self.asignal(f"event:{wire.name}", dict(wire.data)))
+        return targets.done()
 
     def handle_event_occurred(self, event: Any) -> list[Run]:
         """Sync twin of :meth:`ahandle_event_occurred`."""
         return self._sync(self.ahandle_event_occurred, event, name="engine.handle_event_occurred")
 
-    async def ahandle_event_scheduled(self, event: Any) -> list[Run]:
+    async def ahandle_event_scheduled(self, event: Any, *, announce_only: bool = False
+                                      ) -> list[Run]:
         """A scheduled event was created (or re-created): run ``@on_event_created`` handlers
-        and start event workflows with negative offsets, waiting until ``at + offset``."""
+        and start event workflows with negative offsets, waiting until ``at + offset``.
+
+        Args:
+            event: The event.
+            announce_only: Run only the ``@on_event_created`` handlers (the event was
+                cancelled before it was ever forwarded: nothing must wait for it).
+        """
         wire = to_event_wire(event)
-        runs = [await self._start_handler(h, wire) for h in registry.event_handlers(wire.name, "created")]
+        targets = _Targets(wire.name)
+        for handler in registry.event_handlers(wire.name, "created"):
+            await targets.run(handler.name, self._start_handler(handler, wire))
+        if announce_only:
+            return targets.done()
         for definition in registry.event_workflows(wire.name):
             if definition.offset < timedelta(0):
-                runs.append(await self._start_event_workflow(definition, event, wire))
-        runs.extend(await _run_hooks("scheduled", self, wire, event))
-        return runs
+                await targets.run(definition.name,
+                                  self._start_event_workflow(definition, event, wire))
+        await targets.runs_of("agents", _run_hooks("scheduled", self, wire, event))
+        return targets.done()
 
     def handle_event_scheduled(self, event: Any) -> list[Run]:
         """Sync twin of :meth:`ahandle_event_scheduled`."""
@@ -386,38 +402,57 @@ class Engine:
             How many waiting runs were moved.
         """
         wire = to_event_wire(event)
-        moved = 0
+        targets = _Targets(wire.name)
         for definition in registry.event_workflows(wire.name):
             if definition.offset < timedelta(0) and wire.at is not None:
-                handle = self._ensure().client.get_workflow_handle(_event_run_id(definition.name, wire))
-                try:
-                    await self._on_loop(handle.signal, RESCHEDULE_SIGNAL, wire.at + definition.offset)
-                    moved += 1
-                except RPCError as err:
-                    if err.status != RPCStatusCode.NOT_FOUND:
-                        raise
-        moved += len(await _run_hooks("rescheduled", self, wire, event))
-        return moved
+                run_id = _event_run_id(definition.name, wire)
+                await targets.reach(definition.name, self._on_loop(
+                    self._signal_if_exists, run_id, RESCHEDULE_SIGNAL, wire.at + definition.offset))
+        await targets.runs_of("agents", _run_hooks("rescheduled", self, wire, event))
+        return len(targets.done())
 
     def handle_event_rescheduled(self, event: Any) -> int:
         """Sync twin of :meth:`ahandle_event_rescheduled`."""
         return self._sync(self.ahandle_event_rescheduled, event, name="engine.handle_event_rescheduled")
 
     async def ahandle_event_cancelled(self, event: Any) -> list[Run]:
-        """A scheduled event was cancelled: cancel runs waiting for it, run cancel handlers."""
+        """A scheduled event was cancelled: cancel runs waiting for it, run cancel handlers.
+
+        Raises:
+            EventDeliveryError: Some targets could not be reached (a waiting run whose
+                cancellation failed, say, because Temporal is unreachable); every other
+                target was. A run that never started, or already ended, is not an error.
+        """
         wire = to_event_wire(event)
+        targets = _Targets(wire.name)
         for definition in registry.event_workflows(wire.name):
             if definition.offset < timedelta(0):
-                run = Run(self, _event_run_id(definition.name, wire), definition.name)
-                try:
-                    if await run.astatus() in ("running", "waiting"):
-                        await self._on_loop(run.acancel)
-                except Exception:  # noqa: BLE001 - a run that never started needs nothing
-                    pass
-        runs = [await self._start_handler(h, wire)
-                for h in registry.event_handlers(wire.name, "cancelled")]
-        runs.extend(await _run_hooks("cancelled", self, wire, event))
-        return runs
+                await targets.reach(definition.name, self._on_loop(
+                    self._cancel_if_running, _event_run_id(definition.name, wire)))
+        for handler in registry.event_handlers(wire.name, "cancelled"):
+            await targets.run(handler.name, self._start_handler(handler, wire))
+        await targets.runs_of("agents", _run_hooks("cancelled", self, wire, event))
+        return targets.done()
+
+    async def _signal_if_exists(self, run_id: str, signal: str, arg: Any) -> bool:
+        """Signal a run; ``False`` when it does not exist (it never started)."""
+        try:
+            await self._ensure().client.get_workflow_handle(run_id).signal(signal, arg)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return False
+        return True
+
+    async def _cancel_if_running(self, run_id: str) -> bool:
+        """Cancel a run; one that never started or already ended needs nothing (False)."""
+        try:
+            await self._ensure().client.get_workflow_handle(run_id).cancel()
+        except RPCError as err:
+            if err.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise
+            return False
+        return True
 
     def handle_event_cancelled(self, event: Any) -> list[Run]:
         """Sync twin of :meth:`ahandle_event_cancelled`."""
@@ -447,6 +482,48 @@ class Engine:
         await self._on_loop(self._start, handler.name, run_id, StartInput(event=wire), summary,
                             idempotent=True)
         return Run(self, run_id, handler.name)
+
+
+class _Targets:
+    """Reaches every target of one event stage; a target that fails never keeps the
+    others from the event. ``done()`` raises :class:`EventDeliveryError` naming the
+    failed ones (a repeated delivery starts nothing twice at the targets reached)."""
+
+    def __init__(self, event_name: str) -> None:
+        self.event_name = event_name
+        self.runs: list[Run] = []
+        self.failures: dict[str, BaseException] = {}
+        self.delivered = 0
+
+    async def reach(self, target: str, call: Awaitable[Any]) -> None:
+        """Await ``call``; a truthy result (woken, moved, cancelled) counts as reached."""
+        try:
+            if await call:
+                self.delivered += 1
+        except Exception as exc:  # noqa: BLE001 - collected, raised together by done()
+            self.failures[target] = exc
+
+    async def run(self, target: str, call: Awaitable[Run]) -> None:
+        try:
+            self.runs.append(await call)
+        except Exception as exc:  # noqa: BLE001 - collected, raised together by done()
+            self.failures[target] = exc
+        else:
+            self.delivered += 1
+
+    async def runs_of(self, target: str, call: Awaitable[list[Run]]) -> None:
+        try:
+            runs = await call
+        except Exception as exc:  # noqa: BLE001 - collected, raised together by done()
+            self.failures[target] = exc
+        else:
+            self.runs.extend(runs)
+            self.delivered += bool(runs)
+
+    def done(self) -> list[Run]:
+        if self.failures:
+            raise EventDeliveryError(self.event_name, self.failures, self.delivered)
+        return self.runs
 
 
 async def _user_code(fn: Callable[..., T], /, **kwargs: Any) -> T:

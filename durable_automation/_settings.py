@@ -43,6 +43,9 @@ class Settings:
         tracing: Enable OpenTelemetry tracing through temporalio's contrib plugin.
         encryption_keys: ``{key_id: 32-byte key (base64)}``; the first is used to encrypt.
         outbox_relay_interval: How often the worker retries undelivered Django events.
+        outbox_max_attempts: Failed deliveries of one Django event (backing off
+            exponentially) before it is set aside as dead (``automation_outbox dead``).
+            Failures to reach Temporal at all do not count: an outage kills no event.
         timers_in_process: Serve this process's timer/task callbacks from a worker inside
             the process (script mode). ``None`` (default): only when a callable no
             configured worker can run is scheduled, and never in a Django process;
@@ -65,6 +68,7 @@ class Settings:
     tracing: bool = False
     encryption_keys: dict[str, str] = field(default_factory=dict)
     outbox_relay_interval: timedelta = timedelta(seconds=5)
+    outbox_max_attempts: int = 10
     timers_in_process: bool | None = None
 
 
@@ -112,6 +116,8 @@ def _coerce(key: str, value: Any) -> Any:
         return value.strip().lower() in {"1", "true", "yes", "on"}
     if key == "tls" and isinstance(value, str):
         return value.lower() in {"1", "true", "yes", "on"}
+    if key == "outbox_max_attempts" and isinstance(value, str):
+        return int(value)
     if key == "metrics_port" and isinstance(value, str):
         return int(value) if value else None
     return value

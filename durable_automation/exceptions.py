@@ -39,6 +39,7 @@ __all__ = [
     "DefinitionError",
     "DurableAutomationError",
     "EntityNotFoundError",
+    "EventDeliveryError",
     "InvalidCommandError",
     "InvalidContextError",
     "InvalidScheduleError",
@@ -295,4 +296,29 @@ class InvalidContextError(DurableAutomationError, ValueError):
             f"The Context of {automation} cannot be stored: {detail}. Use JSON-compatible "
             "field types (str, int, float, bool, datetime, lists/dicts/models of them), and "
             "store references (ids) rather than objects such as model instances."
+        )
+
+
+class EventDeliveryError(DurableAutomationError):
+    """Some targets of an event (automations, waiters, agents) could not be reached; the
+    others were. Delivering the event again is safe: targets already reached start nothing
+    twice.
+
+    Attributes:
+        event_name: The event.
+        failures: Target name (automation, ``waiters``, ``agents``) -> its error.
+        delivered: How many targets were reached.
+    """
+
+    def __init__(self, event_name: str, failures: dict[str, BaseException],
+                 delivered: int = 0) -> None:
+        self.event_name = event_name
+        self.failures = failures
+        self.delivered = delivered
+        detail = "; ".join(f"{target}: {type(exc).__name__}: {exc}"
+                           for target, exc in failures.items())
+        super().__init__(
+            f"Event {event_name!r} reached {delivered} target(s) but not {len(failures)}: "
+            f"{detail}. Fix the failing automation (or reach Temporal) and deliver it again; "
+            "the targets already reached are not started twice."
         )
