@@ -480,9 +480,11 @@ class Scheduler(SchedulerStatus):
             except RPCError as err:
                 if err.status != RPCStatusCode.NOT_FOUND:
                     raise
-                self.tasks.pop(name, None)  # deleted elsewhere
+                # Not created yet (a sync add_task made while this was queued shows in
+                # ``tasks`` at once; its own call follows) or deleted elsewhere (the next
+                # status call drops it): nothing to pause or resume either way.
                 continue
-            await self._refresh(name)
+            await self._refresh(name, forget=False)
 
     async def start(self) -> None:
         """Run the scheduler until :meth:`stop` (seed 004's ``await scheduler.start()``).
@@ -526,11 +528,12 @@ class Scheduler(SchedulerStatus):
     async def _refresh_due(self) -> None:
         now = datetime.now().astimezone()
         for name, entry in list(self.tasks.items()):
-            if entry.next_run is None or entry.next_run <= now:
+            # Tasks with no next run change only through calls, which refresh them.
+            if entry.next_run is not None and entry.next_run <= now:
                 try:
                     # Not through the call queue, which would hand this background
                     # read an earlier call's error meant for the user's next call.
-                    await engine._on_loop(self._refresh, name)
+                    await engine._on_loop(lambda name=name: self._refresh(name, forget=False))
                 except (RPCError, DurableAutomationError) as exc:  # a failed read must not end it
                     self.logger.warning("Scheduler %r: reading task %r failed: %s",
                                         self.name, name, exc)

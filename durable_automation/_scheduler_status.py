@@ -174,12 +174,17 @@ class SchedulerStatus:
             raise
         return await read_facts(client, description)
 
-    async def _refresh(self, name: str) -> TaskFacts | None:
-        """Describe ``name`` and update its entry (dropped if the schedule is gone); on
-        the engine loop."""
+    async def _refresh(self, name: str, *, forget: bool = True) -> TaskFacts | None:
+        """Describe ``name`` and update its entry; on the engine loop.
+
+        Args:
+            forget: Drop the entry if the schedule is gone. Only calls that run in call
+                order may: a background read could run before the call creating it.
+        """
         facts = await self._describe(name)
         if facts is None:
-            self.tasks.pop(name, None)
+            if forget:
+                self.tasks.pop(name, None)
         elif name in self.tasks:
             self._remember(name, facts)
         return facts

@@ -15,7 +15,7 @@ from durable_automation import DurableAutomationError, ScheduledTask
 from durable_automation.scheduler import Scheduler
 from durable_automation.timers import task, task_info
 from tests.helpers.polling import eventually
-from tests.scheduler.test_scheduler import started, stopped  # noqa: F401 - fixture
+from tests.scheduler.conftest import started
 
 pytestmark = pytest.mark.devserver
 
