@@ -75,6 +75,9 @@ def test_everything_resumes_after_a_server_kill(server: DevServer) -> None:
     stack = _Stack(server, queue)
     scheduler = Scheduler(name="restart")
     timer = Timer(2, tick, name=f"restart-{queue}")
+    # The scheduler stays started throughout: a server kill pauses nothing.
+    starter = LoopThread("restart-scheduler")
+    started = starter.submit(scheduler.start())
     try:
         scheduler.add_task("every1", tick, interval_seconds=1)
         timer.start()
@@ -106,7 +109,10 @@ def test_everything_resumes_after_a_server_kill(server: DevServer) -> None:
         assert status is not None and status["enabled"] and status["interval_seconds"] == 1
         assert scheduler.load() == ["every1"]
         timer.stop()
+        scheduler.stop()
+        started.result(timeout=10)
         scheduler.remove_task("every1")
         assert seen["debounce"] == [[0, 1, 2, 3, 4]]
     finally:
         stack.close()
+        starter.stop()
