@@ -1,0 +1,68 @@
+"""Seed 004's "Scheduler con Control Dinámico" as a plain script: bound methods and a lambda
+as tasks (served by the script's own worker), a task that changes its own interval with a
+sync call, ``await start()`` until ``stop()`` is called inside the running loop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.devserver
+
+SCRIPT = textwrap.dedent('''
+    import asyncio
+    import sys
+    from durable_automation import Scheduler
+
+    class DynamicScheduler:
+        def __init__(self):
+            self.scheduler = Scheduler(sys.argv[1])
+            self.calls = []
+            self.scheduler.add_task("health_check", self.health_check, 1)
+            self.scheduler.add_task("cleanup", lambda: self.calls.append("cleanup"), 1)
+
+        def health_check(self):
+            self.calls.append("health")
+            if self.calls.count("health") == 2:
+                self.scheduler.update_task_interval("health_check", 30)
+
+        async def run(self):
+            async def later():
+                await asyncio.sleep(3.5)
+                self.scheduler.stop()
+
+            stopper = asyncio.get_running_loop().create_task(later())
+            await self.scheduler.start()
+            await stopper
+
+    app = DynamicScheduler()
+    asyncio.run(app.run())
+    print(app.calls.count("health"), app.calls.count("cleanup"),
+          app.scheduler.tasks["health_check"].interval_seconds, app.scheduler.is_running())
+    for name in list(app.scheduler.tasks):
+        app.scheduler.remove_task(name)
+''')
+
+
+def test_seed_004_dynamic_scheduler_runs_as_a_script(
+    temporal_dev_server: object, tmp_path: Path
+) -> None:
+    script = tmp_path / "dynamic_scheduler.py"
+    script.write_text(SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DURABLE_AUTOMATION", "DJANGO"))}
+    env["DURABLE_AUTOMATION_ADDRESS"] = temporal_dev_server.address  # type: ignore[attr-defined]
+    result = subprocess.run(
+        [sys.executable, str(script), f"dyn{uuid.uuid4().hex[:8]}"], check=False, cwd=tmp_path,
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    health, cleanup, interval, running = result.stdout.split()
+    assert health == "2"  # then its interval became 30 s, from inside the task
+    assert int(cleanup) >= 2
+    assert (interval, running) == ("30", "False")
