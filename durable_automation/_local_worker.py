@@ -50,7 +50,12 @@ is not seen on Python 3.11 and reads as 0; use ``sys.exit``.) The hard exit is
 skipped under pytest, whose plugin does its own.
 
 Fork safety: a forked child (gunicorn) never reuses its parent's worker, loop or
-engine connection; it starts its own when it needs one.
+engine connection. A child of a process that never used Temporal (gunicorn's master
+only imports the app; the engine connects lazily) connects on its own when it needs
+to, and serves its own callables on a queue of its own (``...-fork<pid>``), since the
+callables it makes after the fork exist only in it. A child of a process that had
+already used Temporal gets a ``ConfigurationError`` saying to use the SDK only after
+forking: temporalio's core does not survive a fork.
 """
 
 from __future__ import annotations
@@ -122,7 +127,8 @@ def local_task_queue() -> str:
         ident, stem = f"interactive-{os.getpid()}", "interactive"
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)[:40] or "script"
     digest = hashlib.sha256(f"{socket.gethostname()}:{ident}".encode()).hexdigest()[:10]
-    return f"{get_settings().task_queue}-local-{socket.gethostname()[:30]}-{stem}-{digest}"
+    return (f"{get_settings().task_queue}-local-{socket.gethostname()[:30]}-{stem}-{digest}"
+            f"{_fork_suffix}")
 
 
 async def atask_queue_for(definition: TaskDefinition | None) -> str:
@@ -317,18 +323,56 @@ def _hard_exit() -> None:
 # ── fork ─────────────────────────────────────────────────────────────────────────
 
 
+# What a forked child inherited from its parent and must never use nor drop (dropping
+# a temporalio object whose Rust threads did not survive the fork can hang).
+_leftovers: list[Any] = []
+_fork_suffix = ""
+
+
 def _after_fork_in_child() -> None:
-    global _state, _start_lock, _start_lock_loop
+    global _state, _start_lock, _start_lock_loop, _fork_suffix
+    global _exit_installed_pid, _hard_exit_pid
+    # The exit handlers were inherited with the parent's atexit list: they are the
+    # child's now (a child also ends with its own status, past temporalio's crash).
+    if _exit_installed_pid is not None:
+        _exit_installed_pid = os.getpid()
+    if _hard_exit_pid is not None:
+        _hard_exit_pid = os.getpid()
     # The parent's loop thread, worker and queue threads do not exist in the child.
+    _leftovers.append(_state)
     _state = None
     _start_lock = _start_lock_loop = None
+    # A child serves the callables it makes itself, which its parent does not have: it
+    # gets a queue of its own (its timers pause when it exits, like a script's).
+    _fork_suffix = f"-fork{os.getpid()}"
     _deferred.reset_after_fork()
     from ._engine import engine
 
     engine._lock = threading.Lock()
     binding = engine._binding
     if binding is not None and binding.owner is not None:
+        _leftovers.append(binding)
         engine._binding = None  # connect anew on first use; never touch the parent's loop
+    # temporalio's core does not survive a fork once it ran in the parent ("Runtimes do
+    # not work across forks"; a child that connects anyway crashes now and then). A
+    # child of a process that never touched it is fine and connects on its own.
+    runtime_module = sys.modules.get("temporalio.runtime")
+    ref = getattr(runtime_module, "_runtime_ref", None)
+    observability = sys.modules.get("durable_automation._observability")
+    runtimes = getattr(observability, "_runtimes", None)
+    if (ref is not None and getattr(ref, "_default_runtime", None) is not None) or runtimes:
+        _leftovers.append(engine._ensure)
+        engine._ensure = _refuse_after_fork  # type: ignore[method-assign]
+
+
+def _refuse_after_fork() -> Any:
+    raise ConfigurationError(
+        "This process was forked from one that had already used Temporal, and "
+        "temporalio's core does not survive a fork. Use the SDK only after forking: "
+        "with gunicorn, do not start timers or runs at import time with --preload (the "
+        "engine connects lazily, so importing automations is fine); with "
+        "multiprocessing, use the 'spawn' start method."
+    )
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

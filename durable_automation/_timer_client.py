@@ -40,7 +40,12 @@ from ._timer_wire import (
     TimerSpec,
     TimerStatus,
 )
-from .exceptions import InvalidScheduleError, RunCancelledError, RunFailedError
+from .exceptions import (
+    InvalidScheduleError,
+    RunCancelledError,
+    RunFailedError,
+    TemporalServiceError,
+)
 
 __all__ = [
     "DebounceHandle",
@@ -367,6 +372,23 @@ async def astop_timer_workflow_ex(workflow_id: str) -> tuple[bool, TimerStatus |
     return False, None
 
 
+_QUERY_TIMEOUT = timedelta(seconds=5)
+
+
+async def _raise_if_unserved(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """Raise a clear error when a timer cannot answer because no worker serves it."""
+    description = await handle.describe()
+    if (description.status == WorkflowExecutionStatus.RUNNING
+            and description.raw_description.HasField("pending_workflow_task")):
+        raise TemporalServiceError(
+            f"Timer {name!r} did not answer: no worker serves its task queue "
+            f"{description.task_queue!r} (the process that ran its callback is gone?). It is "
+            "paused, not lost: it resumes when a process serving that callback starts it "
+            "again; timer.stop() from anywhere ends it.",
+            status=RPCStatusCode.DEADLINE_EXCEEDED,
+        )
+
+
 async def _no_worker_takes(handle: WorkflowHandle[Any, Any]) -> bool:
     description = await handle.describe()
     if description.status != WorkflowExecutionStatus.RUNNING:
@@ -519,10 +541,13 @@ class Timer:
         async def query() -> TimerStatus | None:
             handle = engine._ensure().client.get_workflow_handle(self.id)
             try:
-                return await handle.query("status", result_type=TimerStatus)
+                return await handle.query("status", result_type=TimerStatus,
+                                          rpc_timeout=_QUERY_TIMEOUT)
             except RPCError as err:
                 if err.status == RPCStatusCode.NOT_FOUND:
                     return None
+                if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                    await _raise_if_unserved(handle, self.name)
                 raise
 
         # Not queued: a read must not wait behind a stop that waits for a callback.

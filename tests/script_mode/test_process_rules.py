@@ -1,0 +1,146 @@
+"""When the in-process worker starts (and when it must not), and forked children."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.devserver
+
+RULES = '''
+import sys
+import time
+import uuid
+from durable_automation import Timer
+from durable_automation._engine import engine
+from durable_automation._local_worker import running_local_queue
+from durable_automation.exceptions import ConfigurationError
+
+mode = sys.argv[1]
+if mode == "django":
+    from django.conf import settings
+    settings.configure(DURABLE_AUTOMATION={})
+
+async def describe(workflow_id):
+    return await engine._ensure().client.get_workflow_handle(workflow_id).describe()
+
+async def terminate(workflow_id):
+    await engine._ensure().client.get_workflow_handle(workflow_id).terminate()
+
+if mode in ("off", "django"):
+    try:
+        Timer(1, lambda: None).start()
+    except ConfigurationError as exc:
+        print("refused", "TIMERS_IN_PROCESS" in str(exc) and "@task" in str(exc), flush=True)
+    print("local", running_local_queue(), flush=True)
+else:
+    import helper_tasks
+    timer = Timer(1, helper_tasks.beat, name=f"rules-{uuid.uuid4().hex[:8]}").start()
+    queue = engine._sync(describe, timer.id, name="describe").task_queue
+    print("queue", queue, flush=True)
+    print("local", running_local_queue(), flush=True)
+    if running_local_queue():
+        time.sleep(1.5)
+        timer.stop()
+    else:
+        engine._sync(terminate, timer.id, name="terminate")
+'''
+
+HELPER = '''
+def beat():
+    print("helper beat", flush=True)
+'''
+
+
+@pytest.fixture
+def rules(make_script: Any) -> Any:
+    def run(mode: str, **env: str) -> Any:
+        script = make_script("rules.py", RULES, **env)
+        Path(script.path.parent / "helper_tasks.py").write_text(HELPER)
+        assert script.run(mode, timeout=60) == 0, script.report()
+        return script
+
+    return run
+
+
+def test_timers_in_process_false_refuses_a_local_callable(rules: Any) -> None:
+    script = rules("off", DURABLE_AUTOMATION_TIMERS_IN_PROCESS="false")
+    assert script.texts("refused") == ["refused True"], script.report()
+    assert script.texts("local") == ["local None"]
+
+
+def test_a_django_process_never_starts_the_worker_implicitly(rules: Any) -> None:
+    script = rules("django")
+    assert script.texts("refused") == ["refused True"], script.report()
+    assert script.texts("local") == ["local None"]
+
+
+def test_a_function_of_a_module_no_worker_imports_runs_in_the_script(rules: Any) -> None:
+    script = rules("helper")
+    local = script.texts("local")[0].split()[1]
+    assert local != "None" and script.texts("queue") == [f"queue {local}"], script.report()
+    assert script.texts("helper beat"), script.report()
+
+
+def test_a_function_of_an_automation_module_goes_to_the_configured_queue(rules: Any) -> None:
+    queue = f"rules-{uuid.uuid4().hex[:8]}"
+    script = rules("configured", DURABLE_AUTOMATION_AUTOMATION_MODULES="helper_tasks",
+                   DURABLE_AUTOMATION_TASK_QUEUE=queue)
+    assert script.texts("queue") == [f"queue {queue}"], script.report()
+    assert script.texts("local") == ["local None"], script.report()
+
+
+FORK = '''
+import os
+import sys
+import time
+from durable_automation import Timer
+from durable_automation.exceptions import ConfigurationError
+
+name = sys.argv[1]
+# Like gunicorn's master: the app is imported, nothing has used Temporal yet.
+parent = Timer(1, lambda: print(f"parent-tick {os.getpid()}", flush=True), name=name + "-p")
+pid = os.fork()
+if pid == 0:
+    # A worker process: its own timer with its own callable, its own connection.
+    child = Timer(1, lambda: print(f"child-tick {os.getpid()}", flush=True), name=name + "-c")
+    child.start()
+    time.sleep(2.5)
+    child.stop()
+    sys.exit(7)
+_, status = os.waitpid(pid, 0)
+print(f"child-exit {os.waitstatus_to_exitcode(status)} {pid}", flush=True)
+parent.start()
+time.sleep(2.5)
+# A fork after this process used Temporal: the child is told, instead of crashing.
+pid = os.fork()
+if pid == 0:
+    try:
+        Timer(1, lambda: None, name=name + "-late").start()
+    except ConfigurationError as exc:
+        print("late-child refused", "after forking" in str(exc), flush=True)
+        sys.exit(5)
+    sys.exit(0)
+_, status = os.waitpid(pid, 0)
+print(f"late-exit {os.waitstatus_to_exitcode(status)}", flush=True)
+parent.stop()
+print(f"parent-done {os.getpid()}", flush=True)
+'''
+
+
+def test_forked_children_never_reuse_their_parents_worker(make_script: Any) -> None:
+    script = make_script("forky.py", FORK)
+    assert script.run(f"fork-{uuid.uuid4().hex[:8]}", timeout=60) == 0, script.report()
+    parent_pid = script.texts("parent-done")[0].split()[1]
+    exit_line = script.texts("child-exit")[0].split()
+    assert exit_line[1] == "7", script.report()  # the child's own exit status
+    child_pid = exit_line[2]
+    child_ticks = script.texts("child-tick")
+    assert len(child_ticks) >= 2 and all(t.endswith(child_pid) for t in child_ticks)
+    parent_ticks = script.texts("parent-tick")
+    assert len(parent_ticks) >= 2 and all(t.endswith(parent_pid) for t in parent_ticks)
+    assert script.texts("late-child") == ["late-child refused True"], script.report()
+    assert script.texts("late-exit") == ["late-exit 5"], script.report()
