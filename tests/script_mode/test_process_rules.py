@@ -144,3 +144,29 @@ def test_forked_children_never_reuse_their_parents_worker(make_script: Any) -> N
     assert len(parent_ticks) >= 2 and all(t.endswith(parent_pid) for t in parent_ticks)
     assert script.texts("late-child") == ["late-child refused True"], script.report()
     assert script.texts("late-exit") == ["late-exit 5"], script.report()
+
+
+DELAYED = '''
+import time
+import uuid
+from datetime import timedelta
+from durable_automation import debounce_task, schedule_task
+
+suffix = "!"
+handle = schedule_task(lambda word: f"{word}{suffix}", args=["later"], delay=timedelta(seconds=1))
+print("result", handle.result(), flush=True)
+def collect(items):
+    print("batch", items, flush=True)
+
+key = uuid.uuid4().hex  # a fresh window, whatever ran on this server before
+for i in range(3):
+    debounce_task(collect, debounce_key=key, debounce_window=1, collect=i)
+time.sleep(3)
+'''
+
+
+def test_schedule_task_and_debounce_task_run_a_scripts_lambdas(make_script: Any) -> None:
+    script = make_script("delayed.py", DELAYED)
+    assert script.run(timeout=60) == 0, script.report()
+    assert script.texts("result") == ["result later!"], script.report()
+    assert script.texts("batch") == ["batch [0, 1, 2]"], script.report()
