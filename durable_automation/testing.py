@@ -27,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
@@ -47,6 +49,28 @@ from .exceptions import RunWaitsForeverError
 from .worker import AutomationWorker
 
 __all__ = ["TimeMachine", "time_machine"]
+
+# History events that give a run new work: after the last completed workflow task, one of
+# these means the run has not reacted yet, whatever a (stale) query says.
+_NEW_WORK = frozenset({
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+    EventType.EVENT_TYPE_TIMER_FIRED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ADMITTED,
+    EventType.EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_SIGNALED,
+    EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED,
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED,
+})
 
 # Smallest step when a deadline is already due but has not fired yet (server rounding);
 # repeated stalls double it, so an estimate that is a little early cannot spin.
@@ -221,8 +245,15 @@ class TimeMachine:
         try:
             state = await handle.query(STATE_QUERY, result_type=RunState)
         except Exception:  # noqa: BLE001 - not an automation run (e.g. a signal hub)
+            state = None
+        if state is not None and state.phase == "running":
+            return True
+        # The query answers from the run's last completed task, so it can be stale: a
+        # timer that just fired, or a signal just received, shows only in the history.
+        try:
+            return _reacting((await handle.fetch_history()).events)
+        except Exception:  # noqa: BLE001 - gone meanwhile: nothing to wait for
             return False
-        return state.phase == "running"
 
 
     # ── awaiting a run ───────────────────────────────────────────────────────────
@@ -235,7 +266,9 @@ class TimeMachine:
         """
         assert self.env is not None
         handle = self.env.client.get_workflow_handle(run_id)
+        loop = asyncio.get_running_loop()
         stall = 0
+        reacting_since: float | None = None
         while True:
             await self._asettle(run_id)
             try:
@@ -244,8 +277,25 @@ class TimeMachine:
                 return
             if description.status != WorkflowExecutionStatus.RUNNING:
                 return
-            deadline = await _next_deadline(handle, description)
+            reacting, deadline = await _next_deadline(handle, description)
+            if reacting:
+                # Settled by the run's (stale) state, but its history holds work it has
+                # not processed yet: wait for it before reading any deadline.
+                reacting_since = reacting_since or loop.time()
+                if loop.time() - reacting_since > self.settle_timeout:
+                    raise TimeoutError(
+                        f"Run {run_id} has not processed its latest events after "
+                        f"{self.settle_timeout}s of real time: is its workflow task failing? "
+                        "See the worker's log, or the run's history in the Temporal UI."
+                    )
+                await asyncio.sleep(0.02)
+                continue
+            reacting_since = None
             if deadline is None:
+                # A last look after a pause, in case the server was still recording.
+                await asyncio.sleep(0.05)
+                if (await _next_deadline(handle, description))[0]:
+                    continue
                 raise await _waits_forever(handle, run_id)
             step = deadline - await self.env.get_current_time()
             if step <= timedelta(0):
@@ -275,9 +325,10 @@ def _in_backoff(activity: PendingActivityInfo) -> bool:
 
 async def _next_deadline(
     handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
-) -> datetime | None:
-    """The earliest time at which something the run waits for happens by itself: a pending
-    timer (sleeps, wait timeouts, start offsets, delays) or the end of a retry backoff.
+) -> tuple[bool, datetime | None]:
+    """Whether the run still has unprocessed work, and the earliest time at which something
+    it waits for happens by itself: a pending timer (sleeps, wait timeouts, start offsets,
+    delays) or the end of a retry backoff.
 
     Read from the run's history, so it works for every kind of run (automations, delayed
     tasks, debounces, agents) and needs nothing from the workflow code.
@@ -303,7 +354,17 @@ async def _next_deadline(
     for activity in description.raw_description.pending_activities:
         if _in_backoff(activity):
             deadlines.append(_retry_at(activity, retry_policies.get(activity.activity_id)))
-    return min(deadlines) if deadlines else None
+    return _reacting(history.events), (min(deadlines) if deadlines else None)
+
+
+def _reacting(events: Sequence[HistoryEvent]) -> bool:
+    """Whether the history holds new work after the run's last completed workflow task."""
+    for event in reversed(events):
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            return False
+        if event.event_type in _NEW_WORK:
+            return True
+    return False
 
 
 def _retry_at(activity: PendingActivityInfo, policy: Any) -> datetime:

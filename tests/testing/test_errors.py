@@ -26,7 +26,7 @@ from durable_automation.exceptions import (
 )
 from durable_automation.testing import TimeMachine
 from durable_automation.timers import TaskHandle, schedule_task
-from tests.testing import automations  # noqa: F401 - registers the automations
+from tests.testing import automations
 
 
 def test_missing_task_handle_is_a_service_error_with_its_status(time_machine: TimeMachine) -> None:
