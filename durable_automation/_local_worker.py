@@ -52,8 +52,8 @@ skipped under pytest, whose plugin does its own.
 Fork safety: a forked child (gunicorn) never reuses its parent's worker, loop or
 engine connection. A child of a process that never used Temporal (gunicorn's master
 only imports the app; the engine connects lazily) connects on its own when it needs
-to, and serves its own callables on a queue of its own (``...-fork<pid>``), since the
-callables it makes after the fork exist only in it. A child of a process that had
+to; children of such a parent share the program's queue (like copies of one script),
+so their timers outlive any one child. A child of a process that had
 already used Temporal gets a ``ConfigurationError`` saying to use the SDK only after
 forking: temporalio's core does not survive a fork.
 """
@@ -339,12 +339,15 @@ def _after_fork_in_child() -> None:
     if _hard_exit_pid is not None:
         _hard_exit_pid = os.getpid()
     # The parent's loop thread, worker and queue threads do not exist in the child.
+    if _state is not None:
+        # The parent serves the program's queue with its own callables; the child's
+        # new ones would not be there: the child gets a queue of its own (its timers
+        # pause when it exits). Children of a parent that served nothing (gunicorn's
+        # master) share the program's queue, so their timers outlive any one child.
+        _fork_suffix = f"-fork{os.getpid()}"
     _leftovers.append(_state)
     _state = None
     _start_lock = _start_lock_loop = None
-    # A child serves the callables it makes itself, which its parent does not have: it
-    # gets a queue of its own (its timers pause when it exits, like a script's).
-    _fork_suffix = f"-fork{os.getpid()}"
     _deferred.reset_after_fork()
     from ._engine import engine
 
