@@ -127,8 +127,11 @@ class Scheduler(SchedulerStatus):
         return result
 
     async def _settled(self) -> None:
-        """Wait until calls made earlier (sync calls inside a loop) have taken effect."""
-        await self._calls.aflush()
+        """Wait until calls made earlier (sync calls inside a loop) have taken effect;
+        raise the error of one that failed."""
+        if self._calls.pending:
+            await self._calls.aflush()
+        self._calls.raise_pending()
 
     # ── the two switches ─────────────────────────────────────────────────────────
 
@@ -154,12 +157,12 @@ class Scheduler(SchedulerStatus):
         self, func: str | Callable[..., Any] | TaskDefinition, interval_seconds: float | None,
         cron: str | None, name: str,
     ) -> tuple[TaskDefinition, timedelta | None, CronExpr | None]:
-        definition = resolve_task(func)
         if (interval_seconds is None) == (cron is None):
             raise InvalidScheduleError(f"Task {name!r}: give interval_seconds or cron (one)")
         every = positive_seconds(interval_seconds, "interval_seconds") if cron is None else None
         parsed = parse_cron(cron) if cron is not None else None
-        return definition, every, parsed
+        # Last: it registers a plain callable, which a rejected call should not do.
+        return resolve_task(func), every, parsed
 
     def _prepare_add(
         self, name: str, func: str | Callable[..., Any] | TaskDefinition,
@@ -506,7 +509,8 @@ class Scheduler(SchedulerStatus):
         self._stop_loop = loop
         stop_event = self._stop_event
         try:
-            await self._acall("Scheduler.start", self._apply_all)
+            if self.tasks:
+                await self._acall("Scheduler.start", self._apply_all)
             self.logger.info("Scheduler %r started", self.name)
             while not stop_event.is_set():
                 try:
@@ -523,7 +527,9 @@ class Scheduler(SchedulerStatus):
         now = datetime.now().astimezone()
         waits = [(entry.next_run - now).total_seconds() + _REFRESH_LAG
                  for entry in self.tasks.values() if entry.next_run is not None]
-        return min([_REFRESH_MAX, *waits]) if waits else _REFRESH_MAX
+        # At least _REFRESH_LAG: a due time the server has not moved past yet (or a
+        # server that is down) must not turn this into a busy loop.
+        return max(_REFRESH_LAG, min([_REFRESH_MAX, *waits]))
 
     async def _refresh_due(self) -> None:
         now = datetime.now().astimezone()
@@ -541,7 +547,8 @@ class Scheduler(SchedulerStatus):
     async def astop(self) -> None:
         """Stop the scheduler: pause its tasks' schedules (phase kept) and end :meth:`start`."""
         self._signal_stop()
-        await self._acall("Scheduler.stop", self._apply_all)
+        if self.tasks:  # nothing to pause: do not even connect
+            await self._acall("Scheduler.stop", self._apply_all)
 
     def stop(self) -> None:
         """Sync twin of :meth:`astop` (seed 004's ``stop()``).
@@ -554,7 +561,8 @@ class Scheduler(SchedulerStatus):
         # An earlier call's error must not keep the scheduler from pausing: queue the
         # pause first, then report the error.
         earlier = self._calls.take_errors()
-        self._call("Scheduler.stop", self._apply_all)
+        if self.tasks:  # nothing to pause: do not even connect
+            self._call("Scheduler.stop", self._apply_all)
         if len(earlier) == 1:
             raise earlier[0]
         if earlier:
