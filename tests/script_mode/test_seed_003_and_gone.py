@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -41,6 +42,14 @@ mine, other = TimerManager(name=sys.argv[1]), TimerManager(name=sys.argv[2])
 print("count", mine.timer_count(), flush=True)
 print("other", other.timer_count(), flush=True)
 print("ids", ",".join(sorted(mine.timer_ids())), flush=True)
+if mine.timer_count():
+    interval, cron, once = (mine.status(t) for t in ("core.timer_10s", "core.timer_hourly",
+                                                    "core.once"))
+    print("interval-fired", interval.fired >= 1 and interval.config["type"] == "interval",
+          flush=True)
+    print("cron-next", cron.next_fire_at.minute == 0 and cron.next_fire_at.second == 0,
+          flush=True)
+    print("once-next", once.next_fire_at.isoformat(), flush=True)
 print("stopped", mine.stop_all(), flush=True)
 print("after", mine.timer_count(), flush=True)
 '''
@@ -63,6 +72,12 @@ def test_seed_003_forms_from_a_script_are_seen_by_another_process(make_script: A
     assert counter.texts("count") == ["count 3"], counter.report()
     assert counter.texts("other") == ["other 0"], counter.report()
     assert counter.texts("ids") == ["ids core.once,core.timer_10s,core.timer_hourly"]
+    # They work: the interval timer fired at once, the cron one waits for the top of
+    # the hour, the one-shot for its fire_at (an hour from now).
+    assert counter.texts("interval-fired") == ["interval-fired True"], counter.report()
+    assert counter.texts("cron-next") == ["cron-next True"], counter.report()
+    once_next = datetime.fromisoformat(counter.texts("once-next")[0].split()[1])
+    assert timedelta(minutes=55) < once_next - datetime.now(UTC) < timedelta(minutes=61)
     assert counter.texts("stopped") == ["stopped 3"], counter.report()
     assert counter.texts("after") == ["after 0"], counter.report()
 
