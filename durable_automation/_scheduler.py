@@ -103,6 +103,7 @@ class Scheduler(SchedulerStatus):
         self._calls = CallQueue(f"Scheduler {name!r}")
         self._stop_event: asyncio.Event | None = None
         self._stop_loop: asyncio.AbstractEventLoop | None = None
+        self._stops = 0  # stop() calls so far: a start() made before one of them is void
 
     def schedule_id(self, task_name: str) -> str:
         """The Temporal Schedule id of ``task_name``."""
@@ -146,8 +147,8 @@ class Scheduler(SchedulerStatus):
     async def _apply_pause(self, name: str, enabled: bool, paused_now: bool | None) -> None:
         """Pause or resume the task's schedule as the switches say; on the engine loop."""
         paused, note = self._pause_state(enabled)
-        if paused_now is not None and paused_now == paused:
-            return
+        if paused_now is False and not paused:
+            return  # running already (a paused one is paused again: its note may change)
         handle = self._handle(name)
         await (handle.pause(note=note) if paused else handle.unpause(note=note))
 
@@ -489,7 +490,7 @@ class Scheduler(SchedulerStatus):
                 continue
             await self._refresh(name, forget=False)
 
-    async def start(self) -> None:
+    def start(self) -> Coroutine[Any, Any, None]:
         """Run the scheduler until :meth:`stop` (seed 004's ``await scheduler.start()``).
 
         Resumes the schedules of this scheduler's enabled tasks (the ones added here or
@@ -500,9 +501,15 @@ class Scheduler(SchedulerStatus):
 
         If this coroutine is cancelled instead (the program is ending), the schedules
         keep running: only :meth:`stop` pauses them.
+
+        Calls count in the order they are made: ``task = create_task(s.start());
+        s.stop()`` stops it, even though the coroutine had not begun when ``stop()`` ran.
         """
-        if self.running:
-            return
+        return self._run(self._stops)
+
+    async def _run(self, stops_before: int) -> None:
+        if self.running or self._stops != stops_before:
+            return  # already running, or stop() was called after this start()
         self.running = True
         loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
@@ -570,6 +577,7 @@ class Scheduler(SchedulerStatus):
                                      f"{self.name!r} failed", earlier)
 
     def _signal_stop(self) -> None:
+        self._stops += 1
         self.running = False
         event, loop = self._stop_event, self._stop_loop
         if event is not None and loop is not None and not loop.is_closed():

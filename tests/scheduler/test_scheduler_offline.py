@@ -33,3 +33,16 @@ def test_bad_arguments_fail_at_the_call_before_anything_is_sent() -> None:
     with pytest.raises(InvalidScheduleError):
         scheduler.update_task_interval("t", -1)
     assert scheduler.tasks == {}
+
+
+async def test_stop_called_before_the_start_task_began_wins() -> None:
+    scheduler = Scheduler(name="offline")
+    running = asyncio.create_task(scheduler.start())  # not begun yet
+    scheduler.stop()  # called after start(): it takes effect after it
+    await asyncio.wait_for(running, 1)
+    assert not scheduler.is_running()
+    again = asyncio.create_task(scheduler.start())  # a new start() after that stop runs
+    await asyncio.sleep(0.05)
+    assert scheduler.is_running()
+    scheduler.stop()
+    await asyncio.wait_for(again, 5)
