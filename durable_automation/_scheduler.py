@@ -473,9 +473,10 @@ class Scheduler(SchedulerStatus):
 
     # ── running ──────────────────────────────────────────────────────────────────
 
-    async def _apply_all(self) -> None:
-        """Pause or resume every known task as the switches now say; on the engine loop."""
-        for name in list(self.tasks):
+    async def _apply_all(self, names: list[str] | None = None) -> None:
+        """Pause or resume every known task (or ``names``) as the switches now say; on
+        the engine loop."""
+        for name in list(self.tasks) if names is None else names:
             entry = self.tasks.get(name)
             if entry is None:
                 continue

@@ -145,6 +145,12 @@ class SchedulerStatus:
         """Run ``op`` on the engine loop after every earlier call (overridden)."""
         raise NotImplementedError  # pragma: no cover
 
+    running: bool
+
+    async def _apply_all(self, names: list[str] | None = None) -> None:  # pragma: no cover
+        """Pause or resume tasks as the switches say (overridden)."""
+        raise NotImplementedError
+
     def _remember(self, name: str, facts: TaskFacts) -> ScheduledTask:
         """Bring ``self.tasks[name]`` up to date with ``facts`` (creating it if needed)."""
         entry = self.tasks.get(name)
@@ -221,7 +227,9 @@ class SchedulerStatus:
         """Pick up this scheduler's tasks from Temporal (after a restart); return their names.
 
         Uses the server's schedule listing (visibility), which may lag a fresh change
-        by a moment. Loading changes nothing on the server.
+        by a moment. On a scheduler that is not started, loading changes nothing on the
+        server; on a started one, the loaded tasks that are enabled run (as every task
+        of a started scheduler does).
         """
         prefix = self.schedule_id("")
 
@@ -243,6 +251,8 @@ class SchedulerStatus:
         found = await self._acall("Scheduler.load", scan)
         for name, facts in found.items():
             self._remember(name, facts)
+        if found and self.running:
+            await self._acall("Scheduler.load", lambda: self._apply_all(list(found)))
         return list(found)
 
     def load(self) -> list[str]:

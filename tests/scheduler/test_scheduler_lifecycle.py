@@ -89,6 +89,14 @@ def test_load_rebuilds_tasks_with_both_switches(stopped: Scheduler) -> None:
         note, 30, True, "tests.scheduler.lifecycle.note")
     assert (b.interval_seconds, b.enabled) == (45, False)
     assert (c.cron, c.interval_seconds, c.enabled) == ("0 3 * * *", None, True)
+    assert a.next_run is None  # nothing runs: no scheduler of that name is started
+
+    other = Scheduler(name=stopped.name)
+    with started(other):  # loading into a started scheduler runs its enabled tasks
+        eventually(lambda: sorted(other.load()) == ["a", "b", "c"], timeout=10)
+        assert other.tasks["a"].next_run is not None and other.tasks["c"].next_run is not None
+        assert other.tasks["b"].next_run is None  # disabled stays disabled
+    assert other.tasks["a"].next_run is None  # and stop() paused them again
 
 
 async def test_run_task_runs_one_task_now(stopped: Scheduler) -> None:
