@@ -1,0 +1,166 @@
+"""The storm: creates, moves and deletes of scheduled events, faster than delivery.
+
+Used once by the suite (``test_storm.py``) and N times in a row by
+``benchmarks/storm.py``. Each ``Storm`` row has a scheduled event ``tb_storm_due``
+(its ``due_at``) with four listeners in ``testapp.automations``: created, occurred and
+cancelled handlers, and a reminder workflow 2 s before the due time. After the storm:
+
+* every row ever created had its ``created`` handler run exactly once;
+* every deleted row had its ``cancelled`` handler run exactly once, and nothing else
+  ran for it (no occurrence, no reminder);
+* every surviving row occurred exactly once, at (or just after) its *final* due time,
+  and its reminder ran exactly once, 2 s before that final time (never at a time it
+  was moved away from).
+
+Optional faults run in the middle of the storm (see ``run_storm``'s ``fault``).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from django_integration.models import Event
+from django_integration.outbox import flush
+from tests.django_integration.testapp.automations import STORM_REMINDER
+from tests.django_integration.testapp.models import Effect, Storm
+
+__all__ = ["StormReport", "run_storm"]
+
+# How late a handler may start after its timer (a loaded 2-core machine, a worker
+# that just reconnected) before it counts as "not at its time".
+LATE = timedelta(seconds=6)
+EARLY = timedelta(milliseconds=50)  # clock granularity between the DB and the worker
+
+
+@dataclass
+class StormReport:
+    """What one storm did and what it found."""
+
+    created: int = 0
+    moved: int = 0
+    deleted: int = 0
+    operations: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """Raise AssertionError listing every problem found."""
+        if self.problems:
+            raise AssertionError("storm failed:\n  " + "\n  ".join(self.problems[:40]))
+
+
+def run_storm(rows: int = 40, *, seed: int | None = None, lead: float = 8.0,
+              fault: Callable[[int], None] | None = None, settle: float = 60.0) -> StormReport:
+    """Run one storm against the dev worker the engine is bound to, and check it.
+
+    Args:
+        rows: Rows created.
+        seed: For the random moves and deletes (printed by the script on failure).
+        lead: Seconds from the storm's start to the earliest final due time.
+        fault: Called with the operation index every 10 operations (kill a process,
+            stop the server...); it may raise nothing.
+        settle: Seconds to wait, after the last due time, for every handler.
+    """
+    rng = random.Random(seed)
+    report = StormReport()
+    started = time.monotonic()
+    t0 = timezone.now()
+    final: dict[int, datetime] = {}
+    deleted: set[int] = set()
+    instances: dict[int, Storm] = {}
+
+    def op() -> None:
+        report.operations += 1
+        if fault is not None and report.operations % 10 == 0:
+            fault(report.operations)
+
+    def due(base: float) -> datetime:
+        return t0 + timedelta(seconds=lead + base)
+
+    # Create, move and delete, interleaved, with no pause: far faster than delivery.
+    for i in range(rows):
+        storm = Storm.objects.create(due_at=due(rng.uniform(0, 4)))
+        instances[storm.pk], final[storm.pk] = storm, storm.due_at
+        report.created += 1
+        op()
+        if i and rng.random() < 0.6:  # move an earlier row, maybe for the second time
+            pk = rng.choice([p for p in instances if p not in deleted])
+            target = instances[pk]
+            target.due_at = due(rng.uniform(0, 4))
+            target.save()
+            final[pk] = target.due_at
+            report.moved += 1
+            op()
+        if i and rng.random() < 0.25:  # delete a row (some right after their creation)
+            pk = rng.choice([p for p in instances if p not in deleted])
+            instances[pk].delete()
+            deleted.add(pk)
+            report.deleted += 1
+            op()
+    report.seconds = time.monotonic() - started
+    if report.seconds > lead - 2 + STORM_REMINDER.total_seconds():
+        report.problems.append(f"the storm itself took {report.seconds:.1f}s: too slow to check "
+                               "reminders (raise lead)")
+
+    alive = {pk: at for pk, at in final.items() if pk not in deleted}
+    ids = [str(pk) for pk in final]
+
+    def effects(automation: str) -> Counter[str]:
+        return Counter(Effect.objects.filter(automation=automation, entity__in=ids)
+                       .values_list("entity", flat=True))
+
+    def complete() -> bool:
+        return (len(effects("tb_storm_created")) == len(final)
+                and len(effects("tb_storm_cancelled")) == len(deleted)
+                and len(effects("tb_storm_occurred")) == len(alive)
+                and len(effects("tb_storm_reminder")) == len(alive))
+
+    flush(60)
+    deadline = max(final.values()) + timedelta(seconds=settle)
+    while timezone.now() < deadline and not complete():
+        time.sleep(0.25)
+    time.sleep(1.0)  # anything running twice would show up now
+
+    expected = {
+        "tb_storm_created": {str(pk) for pk in final},
+        "tb_storm_cancelled": {str(pk) for pk in deleted},
+        "tb_storm_occurred": {str(pk) for pk in alive},
+        "tb_storm_reminder": {str(pk) for pk in alive},
+    }
+    for automation, wanted in expected.items():
+        seen = effects(automation)
+        missing = sorted(wanted - set(seen), key=int)
+        extra = sorted(set(seen) - wanted, key=int)
+        twice = sorted((e for e, n in seen.items() if n > 1), key=int)
+        if missing:
+            report.problems.append(f"{automation}: never ran for {missing}")
+        if extra:
+            report.problems.append(f"{automation}: ran for rows it must not: {extra}")
+        if twice:
+            report.problems.append(f"{automation}: ran more than once for {twice}")
+    for automation, offset in (("tb_storm_occurred", timedelta(0)),
+                               ("tb_storm_reminder", STORM_REMINDER)):
+        for entity, ran_at in Effect.objects.filter(automation=automation, entity__in=ids) \
+                .values_list("entity", "created_at"):
+            pk = int(entity)
+            if pk not in alive:
+                continue
+            at = alive[pk] + offset
+            if ran_at < at - EARLY or ran_at > at + LATE:
+                report.problems.append(
+                    f"{automation} for {pk} ran at {ran_at.isoformat()}, due "
+                    f"{at.isoformat()} ({(ran_at - at).total_seconds():+.2f}s)")
+    stuck = Event.objects.filter(name="tb_storm_due", entity_id__in=ids).filter(
+        needs_delivery=True).count()
+    dead = Event.objects.filter(name="tb_storm_due", entity_id__in=ids,
+                                dead_at__isnull=False).count()
+    if stuck or dead:
+        report.problems.append(f"{stuck} event(s) still waiting for delivery, {dead} dead")
+    return report
