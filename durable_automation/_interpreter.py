@@ -202,7 +202,10 @@ class AutomationWorkflow:
 
     async def _gate(self, start_at: datetime | None, label: str) -> None:
         """Hold the run until ``start_at``; a reschedule signal moves the time."""
-        self._start_at = start_at
+        # A reschedule sent right after the start can be handled before this runs: it
+        # is the newer time and must win (patched: older histories overwrote it).
+        if self._start_at is None or not workflow.patched("da-gate-keeps-early-reschedule"):
+            self._start_at = start_at
         while self._start_at is not None:
             remaining = self._start_at - workflow.now()
             if remaining <= timedelta(0):

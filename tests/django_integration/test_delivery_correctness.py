@@ -281,3 +281,32 @@ def test_cancelling_runs_when_temporal_is_unreachable_raises(unreachable):
     # must surface (the delivery is retried), not pass as "nothing to cancel".
     with pytest.raises(Exception):  # noqa: B017, PT011 - whichever error, not swallowed
         engine.handle_event_cancelled(event)
+
+
+# ── a move that reaches a waiting run together with its start ───────────────────────
+
+
+def test_reschedule_arriving_with_the_start_is_kept(dev_worker):
+    from durable_automation._wire import RESCHEDULE_SIGNAL, STATE_QUERY, RunState, StartInput
+
+    first = timezone.now() + timedelta(hours=1)
+    moved = first + timedelta(hours=2)
+    run_id = f"TbStormReminder:x.y:1:{uuid.uuid4().hex[:8]}"
+
+    async def start_with_move() -> RunState:
+        client = dev_worker.client
+        # The signal is in the run's first activation, before its first step runs.
+        handle = await client.start_workflow(
+            "TbStormReminder", StartInput(context={"storm_id": "1"}, start_at=first), id=run_id,
+            task_queue=dev_worker.task_queue, start_signal=RESCHEDULE_SIGNAL,
+            start_signal_args=[moved])
+        for _ in range(100):
+            state = await handle.query(STATE_QUERY, result_type=RunState)
+            if state.deadline is not None:
+                await handle.terminate()
+                return state
+            await asyncio.sleep(0.05)
+        raise AssertionError("the run never reported its start time")
+
+    state = engine._sync(start_with_move, name="test")
+    assert state.deadline == moved
