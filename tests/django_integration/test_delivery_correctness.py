@@ -13,10 +13,10 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
+from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RetryConfig
 
@@ -279,7 +279,7 @@ def test_cancelling_runs_when_temporal_is_unreachable_raises(unreachable):
                       at=timezone.now() + timedelta(days=1), scheduled=True)
     # The run's status cannot be read, so whether it must be cancelled is unknown: that
     # must surface (the delivery is retried), not pass as "nothing to cancel".
-    with pytest.raises(Exception):  # noqa: B017, PT011 - whichever error, not swallowed
+    with pytest.raises(Exception):  # noqa: B017 - whichever error, not swallowed
         engine.handle_event_cancelled(event)
 
 
