@@ -33,13 +33,14 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleDescription,
     ScheduleHandle,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -77,6 +78,21 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def _missed_while_paused(description: ScheduleDescription, now: datetime,
+                         added_at: datetime | None) -> bool:
+    """Whether an interval schedule's latest due time passed after its last action (or,
+    if it never ran, after it was added) with no action taken: it came due while paused."""
+    intervals = description.schedule.spec.intervals
+    if not intervals or description.info.running_actions:
+        return False
+    every, offset = intervals[0].every, intervals[0].offset or timedelta(0)
+    epoch = datetime(1970, 1, 1, tzinfo=now.tzinfo)
+    latest_due = now - (now - epoch - offset) % every
+    recent = description.info.recent_actions
+    since = recent[-1].scheduled_at if recent else (added_at or description.info.created_at)
+    return since < latest_due <= now
+
+
 class Scheduler(SchedulerStatus):
     """Seed 004's Scheduler on Temporal Schedules (see the module docstring).
 
@@ -104,6 +120,8 @@ class Scheduler(SchedulerStatus):
         self._stop_event: asyncio.Event | None = None
         self._stop_loop: asyncio.AbstractEventLoop | None = None
         self._stops = 0  # stop() calls so far: a start() made before one of them is void
+        # When add_task was called, per task: its first run is due from then (see start).
+        self._added_at: dict[str, datetime] = {}
 
     def schedule_id(self, task_name: str) -> str:
         """The Temporal Schedule id of ``task_name``."""
@@ -178,6 +196,7 @@ class Scheduler(SchedulerStatus):
             cron=parsed.expression if parsed else None, task=definition.name,
         )
         self.tasks[name] = entry
+        self._added_at[name] = datetime.now(UTC)
 
         async def add() -> None:
             try:
@@ -279,6 +298,10 @@ class Scheduler(SchedulerStatus):
                 memo={"scheduler": self.name, "task": name, "function": definition.name,
                       "cron": cron.expression if cron else None},
             )
+            if not paused and every is not None:
+                # A due time may have passed between add_task and now (the call waited
+                # in the queue, or this process's worker was starting).
+                await self._catch_up(name)
             return await self._describe(name)
         except ScheduleAlreadyRunningError:
             pass
@@ -473,15 +496,24 @@ class Scheduler(SchedulerStatus):
 
     # ── running ──────────────────────────────────────────────────────────────────
 
-    async def _apply_all(self, names: list[str] | None = None) -> None:
+    async def _apply_all(self, names: list[str] | None = None, *, catch_up: bool = False,
+                         ) -> None:
         """Pause or resume every known task (or ``names``) as the switches now say; on
-        the engine loop."""
+        the engine loop.
+
+        Args:
+            catch_up: (``start``) an interval task that came due while the scheduler was
+                stopped, and has not run since, runs once now (see :meth:`_catch_up`).
+        """
         for name in list(self.tasks) if names is None else names:
             entry = self.tasks.get(name)
             if entry is None:
                 continue
+            handle = self._handle(name)
             try:
-                await self._apply_pause(name, entry.enabled, None)
+                description = await handle.describe() if catch_up else None
+                paused_before = description.schedule.state.paused if description else None
+                await self._apply_pause(name, entry.enabled, paused_before)
             except RPCError as err:
                 if err.status != RPCStatusCode.NOT_FOUND:
                     raise
@@ -489,7 +521,19 @@ class Scheduler(SchedulerStatus):
                 # ``tasks`` at once; its own call follows) or deleted elsewhere (the next
                 # status call drops it): nothing to pause or resume either way.
                 continue
+            if paused_before and not self._pause_state(entry.enabled)[0]:
+                await self._catch_up(name)
             await self._refresh(name, forget=False)
+
+    async def _catch_up(self, name: str) -> None:
+        """Run the task once now if its latest due time passed while it could not run
+        (paused, or not created yet), as seed 004's loop runs a task whose ``next_run``
+        passed before it started. The phase is unchanged. On the engine loop."""
+        handle = self._handle(name)
+        description = await handle.describe()
+        if not description.schedule.state.paused and _missed_while_paused(
+                description, await engine.anow(), self._added_at.get(name)):
+            await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
 
     def start(self) -> Coroutine[Any, Any, None]:
         """Run the scheduler until :meth:`stop` (seed 004's ``await scheduler.start()``).
@@ -518,7 +562,8 @@ class Scheduler(SchedulerStatus):
         stop_event = self._stop_event
         try:
             if self.tasks:
-                await self._acall("Scheduler.start", self._apply_all)
+                await self._acall("Scheduler.start",
+                                  lambda: self._apply_all(catch_up=True))
             self.logger.info("Scheduler %r started", self.name)
             while not stop_event.is_set():
                 try:

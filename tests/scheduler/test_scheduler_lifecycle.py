@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
@@ -73,8 +74,12 @@ def test_tasks_run_only_while_started_and_resume_on_the_same_grid(stopped: Sched
 
     with started(scheduler):
         eventually(lambda: len(due["life"]) >= count + 2, timeout=10)
-    first = due["life"][0]
-    assert all((d - first) % timedelta(seconds=2) == timedelta(0) for d in due["life"])
+    # Same phase throughout: the schedule's own runs share one place on the 2 s grid.
+    # Besides them, each start() may run a task once at once, if a due time passed
+    # while it was stopped (as seed 004's loop runs an overdue task when it starts).
+    remainders = Counter((d - due["life"][-1]) % timedelta(seconds=2) for d in due["life"])
+    (_, on_grid), *others = remainders.most_common()
+    assert on_grid >= 3 and sum(n for _, n in others) <= 2, remainders
 
 
 def test_load_rebuilds_tasks_with_both_switches(stopped: Scheduler) -> None:
