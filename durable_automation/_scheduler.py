@@ -25,6 +25,8 @@ process that exits, a worker that drains, or a ``start()`` that is cancelled pau
 nothing, because a durable scheduler must not stop when a process dies. The
 "running" switch itself is this object's (``is_running()``: ``start()`` is in
 progress); ``add_task`` on a scheduler that is not started creates the task paused.
+As seed 004's loop runs a task whose ``next_run`` passed before it started, an
+interval task that came due while it could not run runs once when it can again.
 """
 
 from __future__ import annotations
@@ -78,10 +80,11 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def _missed_while_paused(description: ScheduleDescription, now: datetime,
+def _due_time_missed(description: ScheduleDescription, now: datetime,
                          added_at: datetime | None) -> bool:
     """Whether an interval schedule's latest due time passed after its last action (or,
-    if it never ran, after it was added) with no action taken: it came due while paused."""
+    if it never ran, after it was added) with no action taken for it (it was paused, or
+    not created yet)."""
     intervals = description.schedule.spec.intervals
     if not intervals or description.info.running_actions:
         return False
@@ -531,7 +534,7 @@ class Scheduler(SchedulerStatus):
         passed before it started. The phase is unchanged. On the engine loop."""
         handle = self._handle(name)
         description = await handle.describe()
-        if not description.schedule.state.paused and _missed_while_paused(
+        if not description.schedule.state.paused and _due_time_missed(
                 description, await engine.anow(), self._added_at.get(name)):
             await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
 
