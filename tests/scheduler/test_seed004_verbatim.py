@@ -39,7 +39,7 @@ def test_seed_004_testing_section_passes_verbatim(
     # A queue of its own, so nothing of this suite's workers serves its tasks.
     env["DURABLE_AUTOMATION_TASK_QUEUE"] = f"seed004-{uuid.uuid4().hex[:8]}"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "default"],
+        [sys.executable, "-m", "pytest", "-q"],  # as a user would run it
         check=False, cwd=project, env=env, capture_output=True, text=True, timeout=180,
     )
     output = result.stdout + result.stderr
