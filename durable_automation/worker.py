@@ -15,12 +15,12 @@ from types import TracebackType
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from . import _interpreter
 from ._activities import StepRunner
-from ._connect import connect
+from ._connect import connect, data_converter
 from ._engine import engine
 from ._interpreter import AutomationWorkflow
 from ._observability import install_log_context, metrics_runtime, uses_runtime, worker_interceptors
@@ -28,7 +28,7 @@ from ._registry import import_automation_modules, registry
 from ._settings import Settings, get_settings
 from ._signal_hub import SignalHub
 
-__all__ = ["AutomationWorker", "run_worker", "sandbox_runner"]
+__all__ = ["AutomationWorker", "replayer", "run_worker", "sandbox_runner", "workflow_classes"]
 
 log = logging.getLogger("durable_automation.worker")
 
@@ -52,6 +52,29 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
             "durable_automation", "pydantic", "pydantic_core", "annotated_types",
         )
     )
+
+
+def workflow_classes() -> list[type]:
+    """Every Temporal workflow class a worker registers (a replay test registers the same).
+
+    The interpreter (dynamic: every automation), the signal hub, and the workflows of
+    the built-in components (imported here, as every worker does).
+    """
+    import_automation_modules(BUILTIN_COMPONENT_MODULES)
+    workflows: list[type] = [AutomationWorkflow, SignalHub]
+    for component in registry.components.values():
+        workflows.extend(component.workflows)
+    return workflows
+
+
+def replayer(**options: Any) -> Replayer:
+    """A temporalio ``Replayer`` with a worker's workflows, sandbox and data converter.
+
+    Replays recorded histories under the current code; automations the histories name
+    must be registered (their modules imported) before replaying.
+    """
+    return Replayer(workflows=workflow_classes(), workflow_runner=sandbox_runner(),
+                    data_converter=data_converter(), **options)
 
 
 class AutomationWorker:
@@ -88,10 +111,9 @@ class AutomationWorker:
         self._bind = bind_engine
         self._previous_binding: Any = None
         self._steps = StepRunner(max_concurrent_steps)
-        workflows: list[type] = [AutomationWorkflow, SignalHub]
+        workflows = workflow_classes()
         activities: list[Any] = [self._steps.activity]
         for component in registry.components.values():
-            workflows.extend(component.workflows)
             activities.extend(component.activities)
         # Observability: step-aware log records, tracing (TRACING), and a warning when
         # METRICS_PORT is set but the client was not connected with the metrics runtime
