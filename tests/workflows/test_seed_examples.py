@@ -61,12 +61,45 @@ def test_checkout_ops_docs_never_arrive_falls_back_after_90_minutes(time_machine
     assert run.context().docs_ready is False
 
 
+def _temporal_run_ids(workflow_id: str) -> list[str]:
+    """Temporal's own run ids under ``workflow_id``: the first of its chain and the latest.
+
+    The time-skipping server has no visibility list to count executions with; a second
+    execution under the same id would still show as a new latest run id here.
+    """
+    from durable_automation._runtime import call_sync
+
+    async def fetch() -> list[str]:
+        client = await engine._aclient()
+        described = await client.get_workflow_handle(workflow_id).describe()
+        first = described.raw_description.workflow_execution_info.first_run_id
+        return [first] if first == described.run_id else [first, described.run_id]
+
+    return call_sync(engine._ensure().loop, fetch, sync_name="t", async_name="t")
+
+
 def test_same_event_delivered_twice_starts_one_run(time_machine):
     event_id = "checkout-9"
-    first = engine.emit("checkout_due", entity=_reservation(9), id=event_id)
-    second = engine.emit("checkout_due", entity=_reservation(9), id=event_id)
-    assert [r.id for r in first] == [r.id for r in second]
-    assert first[0].id.endswith(f":{event_id}")
+    [first] = engine.emit("checkout_due", entity=_reservation(9), id=event_id)
+    time_machine.settle()
+    runs_after_first = _temporal_run_ids(first.id)
+    assert len(runs_after_first) == 1
+
+    # Delivered again while the run waits: no second execution, the run is untouched.
+    [second] = engine.emit("checkout_due", entity=_reservation(9), id=event_id)
+    time_machine.settle()
+    assert second.id == first.id
+    assert _temporal_run_ids(first.id) == runs_after_first
+    assert step_names(first.id) == ["await_docs"]
+
+    # Delivered again after the run finished: still no second execution.
+    engine.emit("guest_docs_uploaded", data={"docs_ready": True})
+    time_machine.advance(seconds=1)
+    assert first.result(timeout=20) == {"final_state": "ok"}
+    engine.emit("checkout_due", entity=_reservation(9), id=event_id)
+    time_machine.settle()
+    assert _temporal_run_ids(first.id) == runs_after_first
+    assert first.status() == "completed"
 
 
 @pytest.mark.parametrize("payload", [{"docs_ready": "maybe"}])
