@@ -258,7 +258,15 @@ async def _sync(d: Delivery) -> Outcome:
             # Announce first (created handlers, negative-offset runs waiting for their
             # time), then start the timer: the event cannot occur before it is announced.
             await stages.step(engine.ahandle_event_scheduled(event))
-            await astart_timer(engine, wire)
+            started = await astart_timer(engine, wire)
+            if not started:
+                # An earlier delivery of this row started the timer and died before
+                # recording it (a killed process): it may be set for an older date.
+                await amove_timer(engine, wire)
+            if not started or d.version > 1:
+                # Likewise the runs waiting for it (they already existed, so starting
+                # them again did not set their time): bring them to this date.
+                await stages.step(engine.ahandle_event_rescheduled(event))
         elif d.delivered_at_value != d.at:
             await amove_timer(engine, wire)
             await stages.step(engine.ahandle_event_rescheduled(event))
@@ -270,6 +278,8 @@ async def _sync(d: Delivery) -> Outcome:
             # Created and cancelled before anything was forwarded: both transitions
             # happened, and handlers listen to both. No timer was ever started.
             await stages.step(engine.ahandle_event_scheduled(event, announce_only=True))
+            # A delivery that died before recording may have started the timer.
+            await acancel_timer(engine, wire)
             await stages.step(engine.ahandle_event_cancelled(event))
     # occurred / failed: recorded by the timer itself
     stages.done()
@@ -373,11 +383,12 @@ def record(delivery: Delivery, outcome: Outcome) -> bool:
     still the one delivered.
 
     Returns:
-        Whether the row needs delivering again now (it changed while it was forwarded).
+        Whether the row needs delivering again now (it changed while it was forwarded,
+        or it was skipped because its lease ran short).
     """
     if outcome.skipped:
         release(delivery, outcome.error or "")
-        return False
+        return not outcome.down  # the lease ran short: claim it again now
     now = timezone.now()
     mine = Event.objects.filter(pk=delivery.id, lease_token=delivery.token)
     values: dict[str, Any] = {"lease_until": None, "lease_token": "",

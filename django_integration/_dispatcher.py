@@ -2,8 +2,8 @@
 
 ``transaction.on_commit`` hands the ids of the rows just committed to
 :data:`dispatcher`, which returns at once; a daemon thread claims the rows and
-forwards them concurrently (the Temporal calls run on a private event loop, each with
-a timeout). The request therefore never waits for Temporal at all.
+forwards them concurrently (on the engine's event loop, each with a timeout). The
+request therefore never waits for Temporal at all.
 
 When Temporal cannot be reached, the rows stay in the outbox (``needs_delivery``) and
 the dispatcher stops trying for :attr:`Dispatcher.backoff` so that a dead server
@@ -13,14 +13,16 @@ automation_outbox relay``) delivers them once Temporal is back.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
 from collections.abc import Iterable
 
-from durable_automation._runtime import LoopThread
+from durable_automation._engine import engine
 
-from ._delivery import adeliver_many, claim, record_many
+from ._delivery import LEASE, Delivery, Outcome, adeliver_many, claim, classify, record_many
 from ._resolver import db_connections
 
 __all__ = ["Dispatcher", "dispatcher"]
@@ -46,7 +48,6 @@ class Dispatcher:
         self._busy = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._loop: LoopThread | None = None
         self._paused_until = 0.0
 
     def submit(self, ids: Iterable[int]) -> None:
@@ -88,16 +89,13 @@ class Dispatcher:
                     self._cond.notify_all()
 
     def _forward(self, ids: list[int]) -> None:
-        if self._loop is None:
-            self._loop = LoopThread("da-dispatcher-loop")
         while ids and time.monotonic() >= self._paused_until:
             with db_connections():
                 # All of them: a burst of commits can hand over more rows than a relay batch.
                 deliveries = claim(ids, limit=len(ids))
             if not deliveries:
                 return
-            outcomes = self._loop.run(adeliver_many(deliveries, timeout=self.timeout,
-                                                    concurrency=self.concurrency))
+            outcomes = self._deliver(deliveries)
             if any(o.down for o in outcomes):
                 error = next(o.error for o in outcomes if o.down)
                 log.warning("Cannot reach Temporal (%s); events stay in the outbox for the "
@@ -107,6 +105,25 @@ class Dispatcher:
                 # Rows changed while they were forwarded: their new state goes out now
                 # (their on_commit hand-over found them leased and skipped them).
                 ids = record_many(deliveries, outcomes)
+
+    def _deliver(self, deliveries: list[Delivery]) -> list[Outcome]:
+        # On the engine's own loop, where its client lives: no loop of our own, and no
+        # hop between loops for every call to Temporal.
+        try:
+            loop = engine._ensure().loop
+        except Exception as exc:  # noqa: BLE001 - cannot even connect: nothing attempted
+            error = f"{type(exc).__name__}: {exc}"
+            return [Outcome(error=error, kind=classify(exc), skipped=True) for _ in deliveries]
+        future = asyncio.run_coroutine_threadsafe(
+            adeliver_many(deliveries, timeout=self.timeout, concurrency=self.concurrency), loop)
+        # Rows past their lease are skipped, so a batch never takes longer than its lease;
+        # the bound only matters if the loop itself went away (an engine closed meanwhile).
+        try:
+            return future.result(timeout=LEASE.total_seconds() + self.timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            return [Outcome(error="skipped: the engine's loop did not answer", kind="down",
+                            skipped=True) for _ in deliveries]
 
     def pause(self, seconds: float = float("inf")) -> None:
         """Forward nothing for ``seconds``: rows stay in the outbox for the relay."""

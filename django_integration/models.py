@@ -74,14 +74,14 @@ class Event(models.Model):
     target_errors = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        ordering = ["-id"]
-        indexes = [
+        ordering = ["-id"]  # noqa: RUF012 - as in migration 0001
+        indexes = (
             models.Index(fields=["entity_type", "entity_id", "name"], name="da_event_entity"),
             # Partial: only rows waiting for delivery (few) are in it.
             models.Index(fields=["id"], name="da_event_outbox",
                          condition=models.Q(needs_delivery=True)),
-        ]
-        constraints = [
+        )
+        constraints = (
             # An immediate event occurs once per instance: two concurrent saves must not
             # both insert one (the second INSERT does nothing, see ``_tracking``).
             models.UniqueConstraint(
@@ -93,7 +93,7 @@ class Event(models.Model):
                 fields=["entity_type", "entity_id", "name"], name="da_event_one_scheduled",
                 condition=models.Q(scheduled=True, status="scheduled"),
             ),
-        ]
+        )
 
     def __str__(self) -> str:
         return f"{self.name} {self.entity_type}:{self.entity_id} ({self.status})"

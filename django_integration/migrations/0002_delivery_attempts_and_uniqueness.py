@@ -42,11 +42,11 @@ def _resolve_duplicates(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
 
-    dependencies = [
+    dependencies = (
         ("django_integration", "0001_initial"),
-    ]
+    )
 
-    operations = [
+    operations = (
         migrations.AddField(
             model_name="event",
             name="next_attempt_at",
@@ -78,4 +78,4 @@ class Migration(migrations.Migration):
                 fields=("entity_type", "entity_id", "name"), name="da_event_one_scheduled",
             ),
         ),
-    ]
+    )

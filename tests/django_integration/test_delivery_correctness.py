@@ -13,6 +13,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
@@ -65,7 +66,8 @@ def test_create_then_delete_before_delivery_runs_created_and_cancelled_handlers(
 # ── one poison row must not stall the relay ───────────────────────────────────────
 
 
-def test_poison_row_goes_dead_while_the_rows_behind_it_are_delivered(dev_worker, no_forwarding):
+def test_poison_row_goes_dead_while_the_rows_behind_it_are_delivered(dev_worker, no_forwarding,
+                                                                     client):
     poison_booking = Booking.objects.create(ref="poison")
     # A payload the server refuses (over its 2 MB limit): an invalid request, not an outage.
     poison = Event.objects.create(
@@ -82,6 +84,12 @@ def test_poison_row_goes_dead_while_the_rows_behind_it_are_delivered(dev_worker,
     assert "INVALID_ARGUMENT" in poison.last_delivery_error or "size" in poison.last_delivery_error
     eventually(lambda: len(_effects("tb_booking_paid_handler")) == behind, timeout=60)
 
+    # Listed, with its error, in the admin...
+    client.force_login(User.objects.create_superuser("admin", "a@example.com", "pw"))
+    page = client.get("/admin/django_integration/event/?delivery=dead").content.decode()
+    assert f"testapp.booking:{poison_booking.pk}" in page and "DEAD after 1 attempt(s)" in page
+    assert page.count("DEAD after") == 1  # the rows delivered behind it are not listed
+    # ...and on the command line.
     out = StringIO()
     call_command("automation_outbox", "dead", stdout=out)
     listing = out.getvalue()
