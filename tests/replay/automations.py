@@ -1,0 +1,114 @@
+"""The automations the recorded histories ran (registered on import).
+
+Kept here, not borrowed from other test modules, so the histories keep their meaning
+when other tests change: replay needs these exact names registered, and the recording
+script (:mod:`tests.replay.record`) starts them. Step bodies may change freely (user
+code runs in activities); names, steps and the commands they return may not.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from durable_automation.agents import agent, handler
+from durable_automation.events import Event, on_event
+from durable_automation.timers import task
+from durable_automation.workflows import complete, sleep, step, wait, workflow
+
+# What the callables saw, for the recording script's sanity checks.
+SEEN: list[tuple[str, Any]] = []
+
+GO_SIGNAL = "replay:go"
+
+
+@workflow("replay_sleeper")
+class Sleeper:
+    """Sleeps an hour between two steps."""
+
+    class Context(BaseModel):
+        item: int
+        slept: bool = False
+
+    @classmethod
+    def create_context(cls, item: int) -> Context:
+        return cls.Context(item=item)
+
+    @step(start=True)
+    def begin(self) -> Any:
+        return sleep(timedelta(hours=1), then="finish")
+
+    @step()
+    def finish(self) -> Any:
+        return complete(item=1)
+
+
+@workflow("replay_waiter")
+class Waiter:
+    """Waits up to two hours for ``replay:go``; the payload's ``note`` merges into Context."""
+
+    class Context(BaseModel):
+        item: int
+        note: str | None = None
+
+    @classmethod
+    def create_context(cls, item: int) -> Context:
+        return cls.Context(item=item)
+
+    @step(start=True)
+    def begin(self) -> Any:
+        return wait(GO_SIGNAL, timeout=timedelta(hours=2), on_timeout="gave_up", then="finish")
+
+    @step()
+    def finish(self) -> Any:
+        return complete(outcome="woken")
+
+    @step()
+    def gave_up(self) -> Any:
+        return complete(outcome="timed out")
+
+
+@on_event("replay_booked")
+def on_booked(event: Event) -> None:
+    SEEN.append(("booked", event.data))
+
+
+@on_event("replay_message", debounce_window=timedelta(seconds=30),
+          debounce_key="{{ event.data.guest }}")
+def on_messages(events: list[Event]) -> None:
+    SEEN.append(("messages", [e.data["text"] for e in events]))
+
+
+@agent("replay_stay", spawn_on="replay_stay_opened", match={"id": "{{ ctx.stay_id }}"})
+class Stay:
+    """Counts notes and runs a handler ten minutes before the stay's checkout."""
+
+    class Context(BaseModel):
+        stay_id: int
+        notes: int = 0
+        reminded: bool = False
+
+    @classmethod
+    def create_context(cls, event: Event) -> Context:
+        return cls.Context(stay_id=event.data["id"])
+
+    @handler("replay_stay_note")
+    def note(self, ctx: Context) -> None:
+        ctx.notes += 1
+
+    @handler("replay_checkout_due", offset=timedelta(minutes=-10))
+    def remind(self, ctx: Context) -> None:
+        ctx.reminded = True
+
+
+@task("replay.record_call")
+def record_call(label: str = "") -> str:
+    SEEN.append(("call", label))
+    return label
+
+
+@task("replay.record_batch")
+def record_batch(items: list[Any]) -> None:
+    SEEN.append(("batch", list(items)))

@@ -1,0 +1,253 @@
+"""Record the Temporal histories that ``test_replay.py`` replays.
+
+Run ``python -m tests.replay.record`` (about a minute): it starts a time machine (the
+time-skipping test server; no dev server needed), runs the automations of
+:mod:`tests.replay.automations` and the built-in workflows (timers, delayed and
+debounced tasks, a scheduled task's run, the signal hub), and writes one JSON file per
+history into ``tests/replay/histories/``. Histories named ``*_mid_*`` are fetched while
+the run is still in flight, which is the case a deploy must not break.
+
+Re-recording overwrites the files: do it only to ADD histories (``--only NAME``), since
+the point of the old ones is that they were made by older code. Record the commit in
+``histories/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import WorkflowHistory
+
+from durable_automation import engine
+from durable_automation._registry import WorkerComponent, add_worker_component
+from durable_automation._scheduled_event import (
+    FIRE_ACTIVITY,
+    FireRequest,
+    FireResult,
+    ScheduledEventWorkflow,
+    amove_timer,
+    astart_timer,
+    timer_id,
+)
+from durable_automation._signal_hub import hub_id
+from durable_automation._tasks import TaskCall
+from durable_automation._timer_wire import SCHEDULED_TASK_WORKFLOW
+from durable_automation._wire import EventWire
+from durable_automation.events import Event
+from durable_automation.testing import TimeMachine, time_machine
+from durable_automation.timers import Timer, debounce_task, schedule_task
+from tests.replay import automations
+from tests.replay.automations import GO_SIGNAL, record_batch, record_call
+
+HISTORIES = Path(__file__).with_name("histories")
+
+Recorder = Callable[[TimeMachine, Callable[[str, str], None]], None]
+
+
+def dump(history: WorkflowHistory) -> str:
+    """``WorkflowHistory.to_json()`` plus the workflow id (replay needs it), one event per
+    line: small files whose diffs read well."""
+    events = json.loads(history.to_json())["events"]
+    lines = ",\n".join(json.dumps(event, separators=(",", ":"), sort_keys=True)
+                       for event in events)
+    return (f'{{"workflowId": {json.dumps(history.workflow_id)},\n"events": [\n'
+            + lines + "\n]}\n")
+
+
+def load(path: Path) -> WorkflowHistory:
+    """Read a history written by :func:`dump`."""
+    data = json.loads(path.read_text())
+    return WorkflowHistory.from_json(data.pop("workflowId"), data)
+
+
+def fetch(tm: TimeMachine, workflow_id: str) -> WorkflowHistory:
+    """The history of the latest run of ``workflow_id``."""
+    assert tm.env is not None
+    history: WorkflowHistory = tm._run(tm.env.client.get_workflow_handle(workflow_id)
+                                       .fetch_history())
+    return history
+
+
+# ── scenarios: each saves one or more histories through ``save(name, workflow_id)`` ──────
+
+
+def step_sleep(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    run = engine.start("replay_sleeper", item=1)
+    tm.settle()
+    assert run.state().phase == "sleeping"
+    save("step_mid_sleep", run.id)
+    tm.advance(hours=1)
+    assert run.result() == {"item": 1}
+    save("step_after_sleep", run.id)
+
+
+def step_wait(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    woken = engine.start("replay_waiter", item=1)
+    tm.settle()
+    assert woken.status() == "waiting"
+    save("step_mid_wait", woken.id)
+    assert engine.signal(GO_SIGNAL, {"note": "go"}) == 1
+    assert woken.result() == {"outcome": "woken"}
+    save("step_woken_by_signal", woken.id)
+    timed_out = engine.start("replay_waiter", item=2)
+    tm.settle()
+    tm.advance(hours=2)
+    assert timed_out.result() == {"outcome": "timed out"}
+    save("step_wait_timed_out", timed_out.id)
+    # The hub saw: register, deliver (one wake), register, unregister (timeout).
+    save("signal_hub_registered_and_delivered", hub_id(engine.task_queue, GO_SIGNAL))
+
+
+def event_handler(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    [run] = engine.emit("replay_booked", data={"id": 3})
+    run.result()
+    assert ("booked", {"id": 3}) in automations.SEEN
+    save("event_handler_completed", run.id)
+
+
+def agent_offset(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    data = {"id": 7}
+    [run] = engine.emit("replay_stay_opened", data=data)
+    engine.emit("replay_stay_note", data=data)
+    due = tm.now() + timedelta(hours=1)
+    engine.handle_event_scheduled(Event(name="replay_checkout_due", id="due-7", data=data,
+                                        at=due, scheduled=True))
+    tm.settle()
+    state = run.agent_state()  # type: ignore[attr-defined]
+    assert state.context["notes"] == 1 and [t.handler for t in state.timers] == ["remind"]
+    save("agent_mid_offset_timer", run.id)
+    # The directory listing the agents armed for this scheduled event.
+    save("agent_directory_armed", "agent-event:replay_checkout_due:due-7")
+    tm.advance(minutes=51)
+    tm.settle()
+    assert run.agent_state().context["reminded"] is True  # type: ignore[attr-defined]
+    save("agent_after_offset_timer", run.id)
+
+
+def debounce(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    window = timedelta(seconds=30)
+    handle = debounce_task(record_batch, "k1", window, collect=1)
+    tm.advance(seconds=10)
+    debounce_task(record_batch, "k1", window, collect=2)
+    tm.settle()
+    save("debounce_mid_window", handle.id)
+    tm.advance(seconds=31)
+    assert ("batch", [1, 2]) in automations.SEEN
+    save("debounce_after_flush", handle.id)
+
+
+def debounced_handler(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    for text in ("hi", "there"):
+        engine.emit("replay_message", data={"guest": "g1", "text": text})
+    tm.advance(seconds=31)
+    assert ("messages", ["hi", "there"]) in automations.SEEN
+    save("debounced_handler_batch", "debounce:on_messages:g1")
+
+
+def timer(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    ticker = Timer(timedelta(seconds=10), record_call, name="replay-ticker",
+                   kwargs={"label": "tick"}).start()
+    tm.settle()
+    for _ in range(3):
+        tm.advance(seconds=10)
+    ticker.stop()
+    assert automations.SEEN.count(("call", "tick")) >= 3
+    save("timer_ticks_then_stopped", ticker.id)
+
+
+def delayed(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    handle = schedule_task(record_call, kwargs={"label": "later"}, delay=timedelta(minutes=5))
+    tm.settle()
+    save("delayed_task_mid_delay", handle.id)
+    tm.advance(minutes=5)
+    assert handle.result() == "later"
+    save("delayed_task_completed", handle.id)
+
+
+def scheduled_run(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    """One run of a scheduled task, started as ``Scheduler.run_task`` starts it (a
+    Temporal Schedule starts the same workflow type with the same input)."""
+    assert tm.env is not None
+    client = tm.env.client
+    workflow_id = "scheduler:replay:nightly:run:1"
+
+    async def run_once() -> Any:
+        handle = await client.start_workflow(
+            SCHEDULED_TASK_WORKFLOW,
+            TaskCall(task="replay.record_call", kwargs={"label": "n"},
+                     origin="schedule", key="nightly"),
+            id=workflow_id, task_queue=tm.task_queue,
+        )
+        return await handle.result()
+
+    assert tm._run(run_once()) == "n"
+    save("scheduled_task_run_completed", workflow_id)
+
+
+@activity.defn(name=FIRE_ACTIVITY)
+async def _fire_stub(request: FireRequest) -> FireResult:
+    """Stands in for the Django app's activity (which re-reads the row): it occurred."""
+    return FireResult(outcome="occurred", at=request.due)
+
+
+def scheduled_event(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    """A scheduled event's timer workflow (the Django app registers the workflow; the
+    stub activity above answers for the database), moved once, then fired."""
+    due = tm.now() + timedelta(hours=1)
+    wire = EventWire(id="ev-1", name="replay_due", entity_type="replay.stay", entity_id="1",
+                     at=due, scheduled=True)
+    assert tm._run(astart_timer(engine, wire))
+    tm.settle()
+    save("scheduled_event_mid_wait", timer_id(wire))
+    tm._run(amove_timer(engine, wire.model_copy(update={"at": due + timedelta(hours=1)})))
+    tm.settle()
+    tm.advance(hours=2)
+    assert tm.env is not None
+    result = tm._run(tm.env.client.get_workflow_handle(timer_id(wire)).result())
+    assert result["outcome"] == "occurred", result
+    save("scheduled_event_moved_then_fired", timer_id(wire))
+
+
+SCENARIOS: dict[str, Recorder] = {
+    "step_sleep": step_sleep, "step_wait": step_wait, "event_handler": event_handler,
+    "agent_offset": agent_offset, "debounce": debounce, "debounced_handler": debounced_handler,
+    "timer": timer, "delayed": delayed, "scheduled_run": scheduled_run,
+    "scheduled_event": scheduled_event,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--only", action="append", choices=sorted(SCENARIOS),
+                        help="record only these scenarios (repeatable)")
+    parser.add_argument("--out", type=Path, default=HISTORIES)
+    options = parser.parse_args(argv)
+    options.out.mkdir(parents=True, exist_ok=True)
+    # A Django worker registers the scheduled-event workflow; here it is added by hand.
+    add_worker_component(WorkerComponent("replay.scheduled_events",
+                                         workflows=(ScheduledEventWorkflow,),
+                                         activities=(_fire_stub,)))
+    with time_machine() as tm:
+        def save(name: str, workflow_id: str) -> None:
+            path = options.out / f"{name}.json"
+            path.write_text(dump(fetch(tm, workflow_id)))
+            print(f"{path.name}: {workflow_id}")
+
+        for name in options.only or SCENARIOS:
+            SCENARIOS[name](tm, save)
+
+
+if __name__ == "__main__":
+    main()
+    # temporalio's core can crash while the interpreter finalizes (sdk-python #300);
+    # everything is written by now, so leave without finalizing.
+    sys.stdout.flush()
+    os._exit(0)
