@@ -4,7 +4,9 @@ Run ``python -m tests.replay.record`` (about a minute): it starts a time machine
 time-skipping test server; no dev server needed), runs the automations of
 :mod:`tests.replay.automations` and the built-in workflows (timers, delayed and
 debounced tasks, a scheduled task's run, the signal hub), and writes one JSON file per
-history into ``tests/replay/histories/``. Histories named ``*_mid_*`` are fetched while
+history into ``tests/replay/histories/``. ``--dev`` also records a run that a Temporal
+Schedule started (a dev server is started for it: the time-skipping server has no
+schedules). Histories named ``*_mid_*`` are fetched while
 the run is still in flight, which is the case a deploy must not break.
 
 Re-recording overwrites the files: do it only to ADD histories (``--only NAME``), since
@@ -15,9 +17,9 @@ the point of the old ones is that they were made by older code. Record the commi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +29,7 @@ from temporalio import activity
 from temporalio.client import WorkflowHistory
 
 from durable_automation import engine
-from durable_automation._registry import WorkerComponent, add_worker_component
+from durable_automation._registry import WorkerComponent, add_worker_component, registry
 from durable_automation._scheduled_event import (
     FIRE_ACTIVITY,
     FireRequest,
@@ -46,26 +48,9 @@ from durable_automation.testing import TimeMachine, time_machine
 from durable_automation.timers import Timer, debounce_task, schedule_task
 from tests.replay import automations
 from tests.replay.automations import GO_SIGNAL, record_batch, record_call
-
-HISTORIES = Path(__file__).with_name("histories")
+from tests.replay.files import HISTORIES, dump
 
 Recorder = Callable[[TimeMachine, Callable[[str, str], None]], None]
-
-
-def dump(history: WorkflowHistory) -> str:
-    """``WorkflowHistory.to_json()`` plus the workflow id (replay needs it), one event per
-    line: small files whose diffs read well."""
-    events = json.loads(history.to_json())["events"]
-    lines = ",\n".join(json.dumps(event, separators=(",", ":"), sort_keys=True)
-                       for event in events)
-    return (f'{{"workflowId": {json.dumps(history.workflow_id)},\n"events": [\n'
-            + lines + "\n]}\n")
-
-
-def load(path: Path) -> WorkflowHistory:
-    """Read a history written by :func:`dump`."""
-    data = json.loads(path.read_text())
-    return WorkflowHistory.from_json(data.pop("workflowId"), data)
 
 
 def fetch(tm: TimeMachine, workflow_id: str) -> WorkflowHistory:
@@ -224,25 +209,96 @@ SCENARIOS: dict[str, Recorder] = {
 }
 
 
+def schedule_run(out: Path) -> None:
+    """One run a Temporal Schedule started for a ``Scheduler`` task (dev server: the
+    time-skipping server has no schedules)."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from durable_automation._binaries import dev_server_path
+    from durable_automation._connect import data_converter
+    from durable_automation._runtime import LoopThread
+    from durable_automation.scheduler import Scheduler
+    from durable_automation.worker import AutomationWorker
+
+    worker_loop = LoopThread("replay-dev-worker")
+    task_queue = "replay-dev"
+
+    async def start() -> tuple[WorkflowEnvironment, AutomationWorker]:
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=dev_server_path(), data_converter=data_converter(),
+            ui=False)
+        worker = AutomationWorker(env.client, task_queue, bind_engine=False,
+                                  graceful_shutdown=timedelta(seconds=2))
+        return env, await worker.__aenter__()
+
+    async def stop(env: WorkflowEnvironment, worker: AutomationWorker) -> None:
+        try:
+            await worker.__aexit__(None, None, None)
+        finally:
+            await env.shutdown()
+
+    env, worker = worker_loop.run(start(), timeout=120)
+    previous = engine.bind(env.client, task_queue, worker_loop.loop)
+    scheduler_loop = LoopThread("replay-scheduler")
+    scheduler = Scheduler(name="replay")
+    try:
+        scheduler.add_task("nightly", record_call, interval_seconds=2)
+        running = scheduler_loop.submit(scheduler.start())
+        deadline = time.monotonic() + 60
+        while ("call", "") not in automations.SEEN:
+            assert time.monotonic() < deadline, "the schedule never ran its task"
+            time.sleep(0.2)
+
+        async def first_run() -> WorkflowHistory:
+            schedule = env.client.get_schedule_handle(scheduler.schedule_id("nightly"))
+            action = (await schedule.describe()).info.recent_actions[0].action
+            handle = env.client.get_workflow_handle(action.workflow_id)  # type: ignore[attr-defined]
+            await handle.result()
+            return await handle.fetch_history()
+
+        history = worker_loop.run(first_run(), timeout=60)
+        path = out / "schedule_started_task_run.json"
+        path.write_text(dump(history))
+        print(f"{path.name}: {history.workflow_id}")
+        scheduler.stop()
+        running.result(timeout=30)
+        scheduler.remove_task("nightly")
+    finally:
+        scheduler_loop.stop()
+        engine.restore(previous)
+        try:
+            worker_loop.run(stop(env, worker), timeout=60)
+        finally:
+            worker_loop.stop()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--only", action="append", choices=sorted(SCENARIOS),
                         help="record only these scenarios (repeatable)")
     parser.add_argument("--out", type=Path, default=HISTORIES)
+    parser.add_argument("--dev", action="store_true",
+                        help="also record a Schedule-started run (starts a dev server)")
     options = parser.parse_args(argv)
     options.out.mkdir(parents=True, exist_ok=True)
-    # A Django worker registers the scheduled-event workflow; here it is added by hand.
-    add_worker_component(WorkerComponent("replay.scheduled_events",
-                                         workflows=(ScheduledEventWorkflow,),
-                                         activities=(_fire_stub,)))
+    scenarios = options.only or list(SCENARIOS)
+    served = {cls for c in registry.components.values() for cls in c.workflows}
+    if "scheduled_event" in scenarios and ScheduledEventWorkflow not in served:
+        # A Django worker registers the scheduled-event workflow; here it is added by
+        # hand, with a stub for the Django app's fire activity.
+        add_worker_component(WorkerComponent("replay.scheduled_events",
+                                             workflows=(ScheduledEventWorkflow,),
+                                             activities=(_fire_stub,)))
     with time_machine() as tm:
         def save(name: str, workflow_id: str) -> None:
             path = options.out / f"{name}.json"
             path.write_text(dump(fetch(tm, workflow_id)))
             print(f"{path.name}: {workflow_id}")
 
-        for name in options.only or SCENARIOS:
+        for name in scenarios:
             SCENARIOS[name](tm, save)
+    if options.dev:
+        schedule_run(options.out)
 
 
 if __name__ == "__main__":
