@@ -9,9 +9,9 @@ Schedule started (a dev server is started for it: the time-skipping server has n
 schedules). Histories named ``*_mid_*`` are fetched while
 the run is still in flight, which is the case a deploy must not break.
 
-Re-recording overwrites the files: do it only to ADD histories (``--only NAME``), since
-the point of the old ones is that they were made by older code. Record the commit in
-``histories/README.md``.
+Existing files are kept (``--force`` overwrites them): add histories, never replace
+them, since the point of the old ones is that older code made them. Record the commit
+of new ones in ``histories/README.md``.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ SCENARIOS: dict[str, Recorder] = {
 }
 
 
-def schedule_run(out: Path) -> None:
+def schedule_run(out: Path, force: bool) -> None:
     """One run a Temporal Schedule started for a ``Scheduler`` task (dev server: the
     time-skipping server has no schedules)."""
     from temporalio.testing import WorkflowEnvironment
@@ -258,8 +258,11 @@ def schedule_run(out: Path) -> None:
 
         history = worker_loop.run(first_run(), timeout=60)
         path = out / "schedule_started_task_run.json"
-        path.write_text(dump(history))
-        print(f"{path.name}: {history.workflow_id}")
+        if path.exists() and not force:
+            print(f"{path.name}: kept (recorded by older code; --force replaces it)")
+        else:
+            path.write_text(dump(history))
+            print(f"{path.name}: {history.workflow_id}")
         scheduler.stop()
         running.result(timeout=30)
         scheduler.remove_task("nightly")
@@ -277,6 +280,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", action="append", choices=sorted(SCENARIOS),
                         help="record only these scenarios (repeatable)")
     parser.add_argument("--out", type=Path, default=HISTORIES)
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite histories that exist (they were made by older code)")
     parser.add_argument("--dev", action="store_true",
                         help="also record a Schedule-started run (starts a dev server)")
     options = parser.parse_args(argv)
@@ -292,13 +297,16 @@ def main(argv: list[str] | None = None) -> None:
     with time_machine() as tm:
         def save(name: str, workflow_id: str) -> None:
             path = options.out / f"{name}.json"
+            if path.exists() and not options.force:
+                print(f"{path.name}: kept (recorded by older code; --force replaces it)")
+                return
             path.write_text(dump(fetch(tm, workflow_id)))
             print(f"{path.name}: {workflow_id}")
 
         for name in scenarios:
             SCENARIOS[name](tm, save)
     if options.dev:
-        schedule_run(options.out)
+        schedule_run(options.out, options.force)
 
 
 if __name__ == "__main__":
