@@ -17,7 +17,8 @@ Which queue a timer or task runs on (:func:`atask_queue_for`):
 3. With ``TIMERS_IN_PROCESS = False``: the configured queue; a callable no configured
    worker can run raises :class:`~durable_automation.exceptions.ConfigurationError`.
 4. With the default (``None``): the local queue when no configured worker can run the
-   callable (it is local, see ``_tasks.is_local_callable``, or, outside Django, its
+   callable (for a ``TimerManager``, which runs no callable: outside Django when no
+   ``AUTOMATION_MODULES`` are configured, i.e. a plain script) (it is local, see ``_tasks.is_local_callable``, or, outside Django, its
    module is not among ``AUTOMATION_MODULES``), else the configured queue. In a
    Django process (Django settings configured) the local worker never starts
    implicitly: a web process has a configured worker for the project's tasks, and
@@ -146,13 +147,21 @@ async def atask_queue_for(definition: TaskDefinition | None) -> str:
     binding = engine._ensure()
     if binding.owner is None:
         return binding.task_queue
-    mode = get_settings().timers_in_process
-    needs_here = definition is not None and not _served_by_configured_worker(definition)
+    settings = get_settings()
+    mode = settings.timers_in_process
+    if definition is None:
+        # TimerManager timers run no callable, but their firings still need a worker.
+        # Outside Django with no AUTOMATION_MODULES nothing points at a configured
+        # worker (a plain script, seed 003): serve them here, or they would never fire.
+        needs_here = not _django_configured() and not settings.automation_modules
+    else:
+        needs_here = not _served_by_configured_worker(definition)
     if mode is True:
         return await _ensure_started(binding)
-    if not needs_here:
+    if not needs_here or (definition is None and mode is False):
         return binding.task_queue
-    assert definition is not None
+    if definition is None:
+        return await _ensure_started(binding)
     if mode is False or _django_configured():
         why = ("TIMERS_IN_PROCESS is False" if mode is False
                else "this is a Django process, where no in-process worker starts implicitly")

@@ -19,6 +19,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
 )
 from temporalio.common import WorkflowIDConflictPolicy
@@ -358,7 +359,8 @@ async def astop_timer_workflow_ex(workflow_id: str) -> tuple[bool, TimerStatus |
             if err.status == RPCStatusCode.NOT_FOUND:
                 return False, None
             raise
-        except TimeoutError:
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            # wait_for's cancellation surfaces as temporalio's own timeout error.
             if await _no_worker_takes(handle):
                 await handle.terminate(reason="stopped while no worker served this timer's "
                                        "task queue (the process that ran it is gone)")

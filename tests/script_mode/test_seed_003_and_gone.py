@@ -57,7 +57,8 @@ print("after", mine.timer_count(), flush=True)
 
 def test_seed_003_forms_from_a_script_are_seen_by_another_process(make_script: Any) -> None:
     scope = f"seed003-{uuid.uuid4().hex[:8]}"
-    owner = make_script("seed003_timers.py", SEED_003_TIMERS, DURABLE_AUTOMATION_TIMERS_IN_PROCESS="1")
+    # As a user runs it: no TIMERS_IN_PROCESS and no worker; the script serves its timers.
+    owner = make_script("seed003_timers.py", SEED_003_TIMERS)
     owner.start(scope)
     owner.wait_for(lambda: owner.texts("started"), timeout=60)
     assert owner.texts("started") == ["started 3"], owner.report()
@@ -186,7 +187,9 @@ print("stopped", timer.stop() is None, flush=True)
 '''
 
 
-def test_stopping_a_timer_whose_script_is_gone_ends_it(make_script: Any) -> None:
+def test_stopping_a_timer_whose_script_is_gone_ends_it(
+    make_script: Any, temporal_dev_server: Any
+) -> None:
     name = f"orphan-{uuid.uuid4().hex[:8]}"
     leave = make_script("orphan.py", STOP_WHILE_GONE)
     assert leave.run(name, "leave", timeout=60) == 0, leave.report()
@@ -201,3 +204,10 @@ def test_stopping_a_timer_whose_script_is_gone_ends_it(make_script: Any) -> None
     assert stopper.texts("status") == ["status True"], stopper.report()
     assert stopper.texts("stopped") == ["stopped True"], stopper.report()
     assert time.monotonic() - started < 40
+
+    async def final() -> Any:
+        client = await temporal_dev_server.connect()
+        return await client.get_workflow_handle(f"timer:{name}").describe()
+
+    # Really ended, not merely given up on.
+    assert asyncio.run(final()).status == WorkflowExecutionStatus.TERMINATED
