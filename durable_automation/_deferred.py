@@ -127,6 +127,10 @@ class CallQueue:
                 self._submit(fn, name, deferred=True)
                 return DEFERRED
             result: T = self._submit(fn, name, deferred=False).result()
+            # A call deferred before this one may have failed while it waited: its
+            # error must not be skipped over by a result that came after it.
+            if not run_anyway:
+                self.raise_pending()
             return result
         finally:
             if earlier is not None:
@@ -140,6 +144,7 @@ class CallQueue:
         """
         self.raise_pending()
         result: T = await asyncio.wrap_future(self._submit(fn, name, deferred=False))
+        self.raise_pending()  # an earlier deferred call that failed while this one waited
         return result
 
     async def aflush(self) -> None:
@@ -202,7 +207,7 @@ class CallQueue:
                     return
             item = self._items.get()
             try:
-                result = _run_on_engine(item.fn)
+                result = _run_on_engine(item.fn, item.name)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 if item.deferred:
                     exc.add_note(f"(raised by {self.owner}: {item.name}(), which was called "
@@ -236,16 +241,16 @@ def _install_exit_drain() -> None:
     install_exit_handler(hard_exit=not _django_configured())
 
 
-def _run_on_engine(fn: Op) -> Any:
+def _run_on_engine(fn: Op, name: str) -> Any:
     from ._engine import engine
+    from ._runtime import call_sync
 
     binding = engine._ensure()  # may connect: on this thread, not the caller's loop
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    assert running is None, "a CallQueue thread never runs an event loop"
-    return asyncio.run_coroutine_threadsafe(fn(), binding.loop).result()
+    # Through the sync bridge, so a queued call's temporalio error becomes the SDK's
+    # own, named after the public call that was queued.
+    owner, _, method = name.rpartition(".")
+    return call_sync(binding.loop, fn, sync_name=name,
+                     async_name=f"{owner}.a{method}" if owner else f"a{method}")
 
 
 def flush_all(timeout: float = 60.0) -> None:
