@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 from temporalio.service import RPCError, RPCStatusCode
@@ -448,5 +448,7 @@ def record(delivery: Delivery, outcome: Outcome) -> bool:
 
 
 def record_many(deliveries: Sequence[Delivery], outcomes: Sequence[Outcome]) -> list[int]:
-    """:func:`record` each; return the ids that changed meanwhile (deliver them again)."""
-    return [d.id for d, o in zip(deliveries, outcomes, strict=True) if record(d, o)]
+    """:func:`record` each, in one transaction (one commit, not one per row: on SQLite each
+    commit is an fsync); return the ids to deliver again now."""
+    with transaction.atomic():
+        return [d.id for d, o in zip(deliveries, outcomes, strict=True) if record(d, o)]

@@ -100,3 +100,12 @@ class Storm(models.Model):
     events = [
         EventDefinition("tb_storm_due", date_field="due_at", condition=lambda s: s.confirmed),
     ]
+
+
+class BenchItem(models.Model):
+    """The model of ``benchmarks/django_events.py``: one immediate event, one handler."""
+
+    ref = models.CharField(max_length=40, default="")
+
+    events = [EventDefinition("tb_bench_done", condition=lambda b: True,
+                              data=lambda b: {"ref": b.ref})]
