@@ -33,6 +33,8 @@ def data_converter(settings: Settings | None = None) -> DataConverter:
 def tls_config(settings: Settings) -> TLSConfig | bool:
     """Build temporalio's TLS config from the ``TLS`` setting (API keys imply TLS)."""
     tls = settings.tls
+    if isinstance(tls, TLSConfig):
+        return tls  # from Temporal's environment configuration, files already read
     if isinstance(tls, dict):
         def read(key: str) -> bytes | None:
             path = tls.get(key)

@@ -4,6 +4,12 @@ Under Django the dict comes from ``settings.DURABLE_AUTOMATION`` and is re-read
 whenever Django reports a ``setting_changed`` (so ``override_settings`` works).
 Without Django, values come from ``configure(...)`` and then from environment
 variables named ``DURABLE_AUTOMATION_<KEY>``.
+
+The connection (``ADDRESS``, ``NAMESPACE``, ``API_KEY``, ``TLS``) also honours
+Temporal's own environment configuration, read with :mod:`temporalio.envconfig`:
+``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS*``
+and the profile file (``TEMPORAL_CONFIG_FILE``, ``TEMPORAL_PROFILE``). It is the
+lowest source: any ``DURABLE_AUTOMATION`` value for the same setting wins.
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from temporalio.service import TLSConfig
 
 __all__ = ["Settings", "configure", "get_settings", "overridden", "reset_settings"]
 
@@ -30,7 +39,8 @@ class Settings:
         namespace: Temporal namespace.
         task_queue: Task queue that workers poll and runs are started on.
         tls: ``True`` for system CAs, or a dict with ``client_cert``, ``client_key``,
-            ``server_root_ca_cert`` (file paths) and ``domain``.
+            ``server_root_ca_cert`` (file paths) and ``domain``, or a temporalio
+            ``TLSConfig`` (as Temporal's environment configuration yields).
         api_key: API key for hosted Temporal (implies TLS).
         automation_modules: Modules imported by the worker so their decorators register.
         ui_url: Base URL of the Temporal web UI, for links from the admin and the CLI.
@@ -56,7 +66,7 @@ class Settings:
     address: str = "localhost:7233"
     namespace: str = "default"
     task_queue: str = "durable-automation"
-    tls: bool | dict[str, str] = False
+    tls: bool | dict[str, str] | TLSConfig = False
     api_key: str | None = None
     automation_modules: tuple[str, ...] = ()
     ui_url: str = "http://localhost:8233"
@@ -101,6 +111,28 @@ def _from_env() -> dict[str, Any]:
     return found
 
 
+def _from_temporal_env() -> dict[str, Any]:
+    """Connection values from Temporal's environment configuration (env vars, profile file)."""
+    from temporalio.envconfig import ClientConfigProfile
+
+    try:
+        profile = ClientConfigProfile.load()
+        tls = profile.tls.to_connect_tls_config() if profile.tls is not None else None
+    except Exception as exc:  # the bridge's ConfigError, or an unreadable TLS file
+        raise ConfigurationError(
+            "Temporal's environment configuration (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE, "
+            f"TEMPORAL_* variables) cannot be used: {exc}. Fix it, or set the connection in "
+            "DURABLE_AUTOMATION (ADDRESS, NAMESPACE, API_KEY, TLS)."
+        ) from exc
+    found: dict[str, Any] = {}
+    for name in ("address", "namespace", "api_key"):
+        if getattr(profile, name):
+            found[name] = getattr(profile, name)
+    if tls is not None:
+        found["tls"] = tls
+    return found
+
+
 def _coerce(key: str, value: Any) -> Any:
     if key in _TIMEDELTA_KEYS and isinstance(value, (int, float, str)):
         return timedelta(seconds=float(value))
@@ -126,6 +158,7 @@ def _coerce(key: str, value: Any) -> Any:
 def _build() -> Settings:
     known = {f.name for f in fields(Settings)}
     merged: dict[str, Any] = {}
+    merged.update(_from_temporal_env())
     merged.update(_from_env())
     django_values = _from_django()
     for source in (django_values or {}, _overrides):

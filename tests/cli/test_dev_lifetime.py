@@ -29,9 +29,9 @@ def _servers_on(port: int) -> list[int]:
         except OSError:
             continue  # gone meanwhile
         # The server itself, not the guard that runs it (whose argv names it too).
-        if argv[0].endswith(b"temporal") and b"start-dev" in argv and b"--port" in argv:
-            if argv[argv.index(b"--port") + 1] == str(port).encode():
-                found.append(int(entry.name))
+        if (argv[0].endswith(b"temporal") and b"start-dev" in argv and b"--port" in argv
+                and argv[argv.index(b"--port") + 1] == str(port).encode()):
+            found.append(int(entry.name))
     return found
 
 
