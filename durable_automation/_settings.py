@@ -52,6 +52,8 @@ class Settings:
         metrics_port: Serve Prometheus metrics on this port (``None`` = off).
         tracing: Enable OpenTelemetry tracing through temporalio's contrib plugin.
         encryption_keys: ``{key_id: 32-byte key (base64)}``; the first is used to encrypt.
+        codec_token: The secret that callers of ``durable-automation codec-server`` must
+            present (bearer token, or the endpoint URL's first path segment).
         outbox_relay_interval: How often the worker retries undelivered Django events.
         outbox_max_attempts: Failed deliveries of one Django event (backing off
             exponentially) before it is set aside as dead (``automation_outbox dead``).
@@ -77,6 +79,7 @@ class Settings:
     metrics_port: int | None = None
     tracing: bool = False
     encryption_keys: dict[str, str] = field(default_factory=dict)
+    codec_token: str | None = None
     outbox_relay_interval: timedelta = timedelta(seconds=5)
     outbox_max_attempts: int = 10
     timers_in_process: bool | None = None

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     codec.add_argument("--port", type=int, default=8081, help="port (default: %(default)s)")
     codec.add_argument("--ui-origin", default="http://localhost:8233",
                        help="the UI's origin, allowed by CORS (default: %(default)s)")
+    codec.add_argument("--token", help="secret callers must present (setting CODEC_TOKEN)")
 
     status = commands.add_parser("status", help="show live runs, waits and schedules")
     _connection_options(status)
@@ -121,12 +122,21 @@ def _serve_codec(args: argparse.Namespace) -> int:
     from .codec_server import CodecServer
     from .exceptions import ConfigurationError
 
-    keys = get_settings().encryption_keys
-    if not keys:
+    settings = get_settings()
+    if not settings.encryption_keys:
         raise ConfigurationError("Set ENCRYPTION_KEYS to run the codec server")
-    server = CodecServer(EncryptionCodec.from_settings(keys), args.host, args.port,
-                         args.ui_origin).start()
-    print(f"Codec endpoint on {server.url} (set it as the UI's codec endpoint)", flush=True)
+    token = args.token or settings.codec_token
+    if not token:
+        raise ConfigurationError(
+            "Set CODEC_TOKEN (or pass --token): the codec server decrypts whatever it is "
+            "sent, so it answers only callers presenting that secret. Make one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    server = CodecServer(EncryptionCodec.from_settings(settings.encryption_keys), args.host,
+                         args.port, args.ui_origin, token=token).start()
+    print(f"Codec endpoint on {server.url}: set the UI's codec endpoint to "
+          f"{server.url}/<CODEC_TOKEN>; other callers send 'Authorization: Bearer <CODEC_TOKEN>'",
+          flush=True)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

@@ -72,11 +72,12 @@ def test_context_is_stored_encrypted_and_the_codec_endpoint_decodes_it():
     assert all(p.metadata["encoding"] == b"binary/encrypted" for p in payloads)
     assert not any(b"ada@example.com" in p.data for p in payloads)
 
-    server = CodecServer(EncryptionCodec.from_settings(keys)).start()
+    server = CodecServer(EncryptionCodec.from_settings(keys), token="t0ken").start()
     try:
         body = json_format.MessageToJson(Payloads(payloads=payloads)).encode()
         request = urllib.request.Request(f"{server.url}/decode", data=body,
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": "Bearer t0ken"})
         with urllib.request.urlopen(request, timeout=10) as response:
             decoded = json.loads(response.read())
     finally:
