@@ -94,7 +94,8 @@ def _tracing_interceptor(*, worker_side: bool) -> Any:
         from temporalio.contrib.opentelemetry import TracingInterceptor
     except ImportError as exc:
         raise ConfigurationError(
-            "TRACING is on but OpenTelemetry is not installed: pip install opentelemetry-sdk "
+            "TRACING is on but OpenTelemetry is not installed: pip install "
+            "'durable-automation[tracing]' "
             f"(and configure a tracer provider), or turn TRACING off ({exc})"
         ) from exc
     # On a worker, create workflow spans even for runs started without a traced
