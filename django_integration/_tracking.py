@@ -115,19 +115,19 @@ def track_save(model: type[models.Model], instance: models.Model, created: bool,
     now = timezone.now()
     plan = _Plan()
     for definition, ev in evaluations:
-        row = latest.get(definition.name)
+        current = latest.get(definition.name)
         if ev.error is not None:
             log.warning("Event %r of %s:%s not evaluated: %s", definition.name, label, pk, ev.error)
         if definition.scheduled:
             field = meta.get_field(definition.date_field)  # type: ignore[arg-type]
-            _plan_scheduled(definition, ev, _aware(ev.at, field), row, plan)
+            _plan_scheduled(definition, ev, _aware(ev.at, field), current, plan)
         else:
-            _plan_immediate(definition, ev, row, now, plan)
+            _plan_immediate(definition, ev, current, now, plan)
     if plan.new_rows:
         content_type = ContentType.objects.db_manager(using).get_for_model(
             model, for_concrete_model=True)
-        for row in plan.new_rows:
-            row.update(entity_type=label, entity_id=pk, content_type=content_type.pk)
+        for new in plan.new_rows:
+            new.update(entity_type=label, entity_id=pk, content_type=content_type.pk)
     if plan.writes() > 1:
         with transaction.atomic(using=using, savepoint=False):
             changed = plan.apply(using, now)
@@ -209,7 +209,7 @@ def _latest_rows(using: str, label: str, pk: str,
             for pk_, name, status, at, n in rows]
 
 
-def _new(definition: EventDefinition, status: str, at: datetime | None, ev: Evaluation,
+def _new(definition: EventDefinition, status: Any, at: datetime | None, ev: Evaluation,
          *, error: str = "") -> dict[str, Any]:
     return {
         "name": definition.name, "scheduled": definition.scheduled, "status": status,

@@ -156,7 +156,7 @@ def check_temporal_reachable(app_configs: Sequence[AppConfig] | None = None,
         address = get_settings().address
     except Exception:  # noqa: BLE001 - reported by E005
         return []
-    host, _, port = address.rpartition(":")
+    host, _sep, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=2):
             return []

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from temporalio.common import SearchAttributeKey, TypedSearchAttributes
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from ._agent_definitions import (
@@ -254,9 +254,9 @@ def _search_attributes(definition: AgentDefinition, key: str) -> TypedSearchAttr
     if not get_settings().search_attributes:
         return None
     return TypedSearchAttributes([
-        SearchAttributeKey.for_keyword("DaAutomation").value_set(definition.name),
-        SearchAttributeKey.for_keyword("DaKind").value_set("agent"),
-        SearchAttributeKey.for_keyword("DaEntity").value_set(key),
+        SearchAttributePair(SearchAttributeKey.for_keyword("DaAutomation"), definition.name),
+        SearchAttributePair(SearchAttributeKey.for_keyword("DaKind"), "agent"),
+        SearchAttributePair(SearchAttributeKey.for_keyword("DaEntity"), key),
     ])
 
 

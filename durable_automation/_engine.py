@@ -409,7 +409,7 @@ class Engine:
                 await targets.reach(definition.name, self._on_loop(
                     self._signal_if_exists, run_id, RESCHEDULE_SIGNAL, wire.at + definition.offset))
         await targets.runs_of("agents", _run_hooks("rescheduled", self, wire, event))
-        return len(targets.done())
+        return targets.reached + len(targets.done())
 
     def handle_event_rescheduled(self, event: Any) -> int:
         """Sync twin of :meth:`ahandle_event_rescheduled`."""
@@ -494,12 +494,14 @@ class _Targets:
         self.runs: list[Run] = []
         self.failures: dict[str, BaseException] = {}
         self.delivered = 0
+        self.reached = 0  # by reach(): signalled, cancelled, woken
 
     async def reach(self, target: str, call: Awaitable[Any]) -> None:
         """Await ``call``; a truthy result (woken, moved, cancelled) counts as reached."""
         try:
             if await call:
                 self.delivered += 1
+                self.reached += 1
         except Exception as exc:  # noqa: BLE001 - collected, raised together by done()
             self.failures[target] = exc
 
