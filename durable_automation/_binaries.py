@@ -23,7 +23,7 @@ def find_binary(name: str) -> str:
         ConfigurationError: It is not installed; the message names the pip package.
     """
     env_override = os.environ.get(f"DURABLE_AUTOMATION_{name.upper().replace('-', '_')}_PATH")
-    candidates = [env_override] if env_override else []
+    candidates: list[str | None] = [env_override] if env_override else []
     candidates += [
         os.path.join(sysconfig.get_path("scripts"), name),
         os.path.join(os.path.dirname(sys.executable), name),
