@@ -59,6 +59,9 @@ class _Deferred:
 DEFERRED: Final = _Deferred()
 
 _queues: weakref.WeakSet[CallQueue] = weakref.WeakSet()
+# Queues holding an error nobody collected yet: kept alive, so the error is still
+# printed at exit after its owner (``Timer(...)`` made inside ``main()``) was dropped.
+_unreported: set[CallQueue] = set()
 _queues_lock = threading.Lock()
 
 
@@ -214,6 +217,8 @@ class CallQueue:
                                  "inside a running event loop and ran after it returned)")
                     with self._lock:
                         self._errors.append(exc)
+                    with _queues_lock:
+                        _unreported.add(self)
                 item.future.set_exception(exc)
             else:
                 item.future.set_result(result)
@@ -256,7 +261,8 @@ def _run_on_engine(fn: Op, name: str) -> Any:
 def flush_all(timeout: float = 60.0) -> None:
     """At exit: let every queue finish its calls, and print errors nobody collected."""
     with _queues_lock:
-        queues = list(_queues)
+        queues = list({*_queues, *_unreported})
+        _unreported.clear()
     for call_queue in queues:
         with call_queue._lock:
             call_queue._idle.wait_for(call_queue._is_idle, timeout)
@@ -270,6 +276,7 @@ def reset_after_fork() -> None:
     """In a forked child: the parent's queue threads do not exist here; forget them."""
     global _queues_lock
     _queues_lock = threading.Lock()
+    _unreported.clear()  # the parent reports its own errors
     for call_queue in list(_queues):
         call_queue._lock = threading.Lock()
         call_queue._idle = threading.Condition(call_queue._lock)

@@ -127,6 +127,10 @@ if mode == "lost-error":
         bad.start()
 
     asyncio.run(main())
+    # `bad` is gone now: once its queue has run the failed start, nothing refers to it.
+    import gc
+    time.sleep(1)
+    gc.collect()
 timer.stop()
 '''
 
