@@ -70,7 +70,8 @@ MODULES: dict[str, list[str]] = {
     "durable_automation.observability": ["StepLogFilter", "install_log_context",
                                          "step_log_fields"],
     "durable_automation.status": ["StatusRow", "collect_status", "format_table", "print_status"],
-    "durable_automation.worker": ["AutomationWorker", "run_worker", "sandbox_runner"],
+    "durable_automation.worker": ["AutomationWorker", "replayer", "run_worker", "sandbox_runner",
+                                  "workflow_classes"],
     "durable_automation.pytest_plugin": ["DevWorker"],
     "django_integration": ["EventDefinition"],
     "django_integration.testing": [
