@@ -117,9 +117,17 @@ def _refuse_busy(host: str, port: int, what: str) -> None:
     running there (e.g. by a ``dev`` killed before this fix) would be silently reused,
     with its own state file, while the new one fails to bind.
     """
-    if not _answers(host, port):
-        return
-    holders = listeners(port)
+    # A server that was just killed can still answer for a moment (and a loopback
+    # connect to an ephemeral-range port can even reach itself): refuse only a port
+    # that keeps answering, or one whose listener we can name.
+    deadline = time.monotonic() + 3.0
+    while True:
+        if not _answers(host, port):
+            return
+        holders = listeners(port)
+        if holders or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     who = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in holders) or "a process this user cannot see"
     stop = f" Stop it (`kill {' '.join(str(pid) for pid, _ in holders)}`)" if holders else " Stop it"
     raise ConfigurationError(
