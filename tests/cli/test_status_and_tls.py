@@ -10,9 +10,10 @@ from django.core.management import call_command
 from django.test import override_settings
 from temporalio.service import TLSConfig
 
-from durable_automation import ConfigurationError, engine
+from durable_automation import ConfigurationError, Scheduler, engine, task
 from durable_automation._connect import tls_config
 from durable_automation._settings import Settings
+from durable_automation.status import collect_status
 from tests.helpers.polling import eventually
 from tests.workflows import test_signals  # noqa: F401 - registers sig_waiter
 
@@ -41,3 +42,22 @@ def test_tls_settings_build_the_client_config(tmp_path):
     assert tls_config(Settings(api_key="secret")) is True  # hosted Temporal: TLS implied
     with pytest.raises(ConfigurationError, match="TLS client_cert: cannot read"):
         tls_config(Settings(tls={"client_cert": str(tmp_path / "missing.pem")}))
+
+
+
+@task(name="tests.cli.status_task")
+def status_task() -> None:
+    """A task for the schedule the status test lists."""
+
+
+def test_status_lists_schedules(dev_worker):
+    """A Scheduler task shows in the status listing (collect_status crashed on any schedule)."""
+    scheduler = Scheduler(f"status-{uuid.uuid4().hex[:6]}")
+    scheduler.add_task("nightly", status_task, 3600)
+    try:
+        listed = engine._sync(collect_status, engine._ensure().client, 500, name="status")
+        row = next(r for r in listed if r.id == scheduler.schedule_id("nightly"))
+        # Not started: its schedule waits, paused, with its next run an hour away at most.
+        assert row.kind == "schedule" and row.state == "paused", row
+    finally:
+        scheduler.remove_task("nightly")
