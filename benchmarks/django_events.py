@@ -301,6 +301,7 @@ def main() -> int:
             latency(stack, results, rounds, args.latency_n)
             throughput(stack, results, rounds, args.burst)
     finally:
+        dispatcher.pause()  # the clean-up's deletes forward nothing (the server is gone)
         if connection.vendor == "postgresql":
             for model in (Reservation, PlainReservation, BenchItem, Event):
                 model.objects.all().delete()
