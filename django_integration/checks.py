@@ -49,45 +49,44 @@ def check_event_definitions(app_configs: Sequence[AppConfig] | None = None,
 def check_model_events(model: type[models.Model]) -> list[CheckMessage]:
     """E001-E004 for one model."""
     found: list[CheckMessage] = []
-    for model in (model,):
-        declared = getattr(model, "events", None)
-        if declared is None or hasattr(declared, "__get__"):
-            continue  # not declared, or a relation/descriptor that happens to be called events
-        label = model._meta.label
-        if not isinstance(declared, (list, tuple)) or not all(
-                isinstance(d, EventDefinition) for d in declared):
+    declared = getattr(model, "events", None)
+    if declared is None or hasattr(declared, "__get__"):
+        return found  # not declared, or a relation/descriptor that happens to be called events
+    label = model._meta.label
+    if not isinstance(declared, (list, tuple)) or not all(
+            isinstance(d, EventDefinition) for d in declared):
+        found.append(Error(
+            f"{label}.events must be a list of EventDefinition, got {declared!r}",
+            hint="from django_integration import EventDefinition; "
+                 "events = [EventDefinition('name', condition=...)]",
+            obj=model, id="durable_automation.E001"))
+        return found
+    seen: set[str] = set()
+    for definition in declared:
+        if definition.name in seen:
             found.append(Error(
-                f"{label}.events must be a list of EventDefinition, got {declared!r}",
-                hint="from django_integration import EventDefinition; "
-                     "events = [EventDefinition('name', condition=...)]",
-                obj=model, id="durable_automation.E001"))
+                f"{label} declares the event {definition.name!r} twice",
+                hint="Give each EventDefinition of a model its own name.",
+                obj=model, id="durable_automation.E004"))
+        seen.add(definition.name)
+        if definition.date_field is None:
             continue
-        seen: set[str] = set()
-        for definition in declared:
-            if definition.name in seen:
-                found.append(Error(
-                    f"{label} declares the event {definition.name!r} twice",
-                    hint="Give each EventDefinition of a model its own name.",
-                    obj=model, id="durable_automation.E004"))
-            seen.add(definition.name)
-            if definition.date_field is None:
-                continue
-            try:
-                field = model._meta.get_field(definition.date_field)
-            except Exception:  # noqa: BLE001 - FieldDoesNotExist
-                found.append(Error(
-                    f"{label}: event {definition.name!r} has date_field="
-                    f"{definition.date_field!r}, which is not a field of {model.__name__}",
-                    hint="Name a DateTimeField of the model.",
-                    obj=model, id="durable_automation.E002"))
-                continue
-            if not isinstance(field, models.DateTimeField):
-                found.append(Error(
-                    f"{label}: event {definition.name!r} has date_field="
-                    f"{definition.date_field!r}, a {type(field).__name__}, not a DateTimeField",
-                    hint="A scheduled event needs a point in time: use a DateTimeField "
-                         "(a DateField has no time of day or time zone).",
-                    obj=model, id="durable_automation.E003"))
+        try:
+            field = model._meta.get_field(definition.date_field)
+        except Exception:  # noqa: BLE001 - FieldDoesNotExist
+            found.append(Error(
+                f"{label}: event {definition.name!r} has date_field="
+                f"{definition.date_field!r}, which is not a field of {model.__name__}",
+                hint="Name a DateTimeField of the model.",
+                obj=model, id="durable_automation.E002"))
+            continue
+        if not isinstance(field, models.DateTimeField):
+            found.append(Error(
+                f"{label}: event {definition.name!r} has date_field="
+                f"{definition.date_field!r}, a {type(field).__name__}, not a DateTimeField",
+                hint="A scheduled event needs a point in time: use a DateTimeField "
+                     "(a DateField has no time of day or time zone).",
+                obj=model, id="durable_automation.E003"))
     return found
 
 
