@@ -2,12 +2,13 @@
 
     python -m tests.django_integration.commit_and_die PLAN_FILE ROWS SEED LEAD
 
-Forwarding is slowed down (one row at a time, a short lease) so that the SIGKILL lands
-in the middle of a batch; the rows it leased are then the relay's to finish.
+Forwarding is slowed down (one row at a time, 0.1 s each, a short lease) so that the
+SIGKILL lands in the middle of a batch; the rows it leased are then the relay's to finish.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -32,6 +33,14 @@ def main() -> None:
     _delivery.LEASE = timedelta(seconds=6)
     dispatcher.timeout = 2.0
     dispatcher.concurrency = 1
+    real = _delivery.adeliver
+
+    async def slow(delivery: _delivery.Delivery, timeout: float | None = None
+                   ) -> _delivery.Outcome:
+        await asyncio.sleep(0.1)  # a slow network: the kill must land mid-batch
+        return await real(delivery, timeout)
+
+    _delivery.adeliver = slow  # type: ignore[assignment]
     plan = storm_operations(rows, seed=seed, lead=lead)
     Path(path).write_text(json.dumps(plan.to_json()))
     print("committed", flush=True)
