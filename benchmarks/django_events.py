@@ -3,6 +3,7 @@
     python benchmarks/django_events.py                       # SQLite (a temp file)
     DURABLE_AUTOMATION_TEST_DB=postgres python benchmarks/django_events.py
     python benchmarks/django_events.py --burst 300 --rounds 3  # quicker
+    python benchmarks/django_events.py --only save           # part 1 alone, no dev server
 
 Every figure is the median of ``--rounds`` rounds (at least 3), printed with its aim;
 the script exits non-zero when any aim is missed.
@@ -291,15 +292,19 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--latency-n", type=int, default=100)
+    parser.add_argument("--only", choices=("save",), default=None,
+                        help="run one part alone: 'save' = the save() cost (no dev server)")
+    parser.add_argument("--saves", type=int, default=300, help="saves per round in part 1")
     args = parser.parse_args()
     rounds = max(args.rounds, 3)
     call_command("migrate", run_syncdb=True, verbosity=0)
     results = Results()
     try:
-        save_costs(results, rounds)
-        with Stack() as stack:
-            latency(stack, results, rounds, args.latency_n)
-            throughput(stack, results, rounds, args.burst)
+        save_costs(results, rounds, args.saves)
+        if args.only is None:
+            with Stack() as stack:
+                latency(stack, results, rounds, args.latency_n)
+                throughput(stack, results, rounds, args.burst)
     finally:
         dispatcher.pause()  # the clean-up's deletes forward nothing (the server is gone)
         if connection.vendor == "postgresql":

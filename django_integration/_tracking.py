@@ -73,17 +73,62 @@ def _aware(value: Any, field: models.Field[Any, Any] | None) -> datetime | None:
 
 def _on_post_save(sender: type[models.Model], instance: models.Model, created: bool,
                   raw: bool = False, using: str = "default", **_: Any) -> None:
-    if raw:  # loading fixtures: not a business change
-        return
     definitions = _tracked.get(sender) or event_definitions(sender)
     if not definitions:
         return
-    track_save(sender, instance, created, using, definitions)
+    memo = _memo(using)
+    key = (_label(sender), str(instance.pk))
+    if raw:  # loading fixtures: not a business change (and nothing to remember)
+        if memo is not None:
+            memo.pop(key, None)
+        return
+    evaluations = tuple(d.evaluate(instance) for d in definitions)
+    if memo is not None:
+        if not created and memo.get(key) == evaluations:
+            return  # this transaction already brought the rows in line with these values
+        memo.pop(key, None)
+    track_save(sender, instance, created, using, definitions, evaluations=evaluations)
+    if memo is not None and len(memo) < _MEMO_LIMIT:
+        memo[key] = evaluations
+
+
+# Per connection: (the transaction's on-commit list, {(label, pk): evaluations}).
+_MEMO_ATTR = "_durable_automation_tracked"
+_MEMO_LIMIT = 10_000  # a huge transaction falls back to the SELECT, not to unbounded memory
+
+
+def _memo(using: str) -> dict[tuple[str, str], tuple[Evaluation, ...]] | None:
+    """What this transaction's saves last brought the Event rows in line with.
+
+    Skipping the SELECT for a save whose evaluations equal the remembered ones is
+    exact only while nobody else can have changed the instance's row since: true
+    inside one transaction, where the earlier save's write holds the row lock (the
+    whole database on SQLite) until commit. Outside ``atomic()`` (or once the
+    transaction ends) there is nothing to remember: another process may have saved
+    the row since, so every save reads the Event rows.
+
+    The transaction is identified by ``connection.run_on_commit``: Django replaces
+    that list on commit, on rollback and on a savepoint rollback (which may have
+    undone a remembered save), so any of them forgets everything.
+    """
+    connection = connections[using]
+    if not connection.in_atomic_block or not connection.commit_on_exit:
+        return None  # autocommit, or a transaction managed by hand: remember nothing
+    hooks = connection.run_on_commit
+    state = getattr(connection, _MEMO_ATTR, None)
+    if state is None or state[0] is not hooks:
+        state = (hooks, {})
+        setattr(connection, _MEMO_ATTR, state)
+    memo: dict[tuple[str, str], tuple[Evaluation, ...]] = state[1]
+    return memo
 
 
 def _on_post_delete(sender: type[models.Model], instance: models.Model,
                     using: str = "default", **_: Any) -> None:
     label = _label(sender)
+    memo = _memo(using)
+    if memo is not None:
+        memo.pop((label, str(instance.pk)), None)
     live = Event.objects.using(using).filter(
         entity_type=label, entity_id=str(instance.pk), status=EventStatus.SCHEDULED
     )
@@ -99,10 +144,16 @@ def _on_post_delete(sender: type[models.Model], instance: models.Model,
 
 
 def track_save(model: type[models.Model], instance: models.Model, created: bool, using: str,
-               definitions: Sequence[EventDefinition], *, _retrying: bool = False) -> list[int]:
-    """Bring the Event rows of ``instance`` up to date; return the ids that need delivery."""
-    evaluations = [(d, d.evaluate(instance)) for d in definitions]
-    if created and not any(e.holds or e.error for _, e in evaluations):
+               definitions: Sequence[EventDefinition], *,
+               evaluations: Sequence[Evaluation] | None = None,
+               _retrying: bool = False) -> list[int]:
+    """Bring the Event rows of ``instance`` up to date; return the ids that need delivery.
+
+    ``evaluations``: the definitions' evaluations, when the caller already has them.
+    """
+    if evaluations is None:
+        evaluations = [d.evaluate(instance) for d in definitions]
+    if created and not any(e.holds or e.error for e in evaluations):
         return []  # the common case of a new row with no event: no query at all
     label = _label(model)
     pk = str(instance.pk)
@@ -114,7 +165,7 @@ def track_save(model: type[models.Model], instance: models.Model, created: bool,
     meta = model._meta
     now = timezone.now()
     plan = _Plan()
-    for definition, ev in evaluations:
+    for definition, ev in zip(definitions, evaluations, strict=True):
         current = latest.get(definition.name)
         if ev.error is not None:
             log.warning("Event %r of %s:%s not evaluated: %s", definition.name, label, pk, ev.error)
@@ -221,6 +272,66 @@ def _new(definition: EventDefinition, status: Any, at: datetime | None, ev: Eval
 _FIELDS = [f for f in Event._meta.concrete_fields if not f.primary_key]
 
 
+_VARIES = object()
+_STAMPS = frozenset({"created_at", "updated_at"})
+_DATETIME = Event._meta.get_field("created_at")
+# Columns a save sets; every other column of a new row takes its default.
+_SET_BY_SAVE = frozenset({"name", "scheduled", "status", "at", "data", "error", "needs_delivery",
+                          "entity_type", "entity_id", "content_type", "created_at",
+                          "updated_at"})
+_templates: dict[str, tuple[list[tuple[Any, str, Any]], dict[int, str]]] = {}
+
+
+def _insert_template(using: str) -> tuple[list[tuple[Any, str, Any]], dict[int, str]]:
+    """Per database alias: the columns a save sets (each bound as a parameter), and the
+    INSERT statements by row count, with every other column's default written into the
+    SQL. Preparing and binding ~15 constant defaults on every save cost more than the
+    INSERT itself."""
+    template = _templates.get(using)
+    if template is None:
+        connection = connections[using]
+        varying: list[tuple[Any, str, Any]] = []
+        values: list[str] = []
+        for field in _FIELDS:
+            key = "content_type" if field.name == "content_type" else field.name
+            literal = None
+            if key not in _SET_BY_SAVE:
+                default = field.get_db_prep_save(field.get_default(), connection)
+                literal = _literal(default)
+            if literal is None:  # set by the save, or a default with no plain literal
+                varying.append((field, key, _VARIES if key in _SET_BY_SAVE else default))
+                values.append("%s")
+            else:
+                values.append(literal)
+        template = _templates[using] = (varying, {})
+        _row_sql[using] = "(" + ", ".join(values) + ")"
+    return template
+
+
+_row_sql: dict[str, str] = {}
+
+
+def _literal(value: Any) -> str | None:
+    """A constant default as SQL; ``None`` for anything not plainly safe (a parameter)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, str) and value == "":
+        return "''"
+    return None
+
+
+def _insert_sql(using: str, count: int) -> str:
+    quote = connections[using].ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _FIELDS)
+    rows = ", ".join([_row_sql[using]] * count)
+    return (f"INSERT INTO {quote(_TABLE)} ({columns}) VALUES {rows} "
+            f"ON CONFLICT DO NOTHING RETURNING {quote('name')}, {quote('id')}")
+
+
 def _by_name(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return next(r for r in rows if r["name"] == name)
 
@@ -242,18 +353,20 @@ def _insert(using: str, rows: list[dict[str, Any]], now: datetime) -> dict[str, 
         return dict(Event.objects.using(using).filter(
             entity_type=rows[0]["entity_type"], entity_id=rows[0]["entity_id"], name__in=names,
             created_at__gte=now).values_list("name", "id"))
+    varying, sql_of = _insert_template(using)
+    sql = sql_of.get(len(rows))
+    if sql is None:
+        sql = sql_of[len(rows)] = _insert_sql(using, len(rows))
     params: list[Any] = []
+    stamp = _DATETIME.get_db_prep_save(now, connection)  # created_at and updated_at
     for row in rows:
-        values = {"created_at": now, "updated_at": now, "content_type": None, **row}
-        for field in _FIELDS:
-            key = "content_type" if field.name == "content_type" else field.name
-            value = values[key] if key in values else field.get_default()
-            params.append(field.get_db_prep_save(value, connection))
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _FIELDS)
-    one = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
-    sql = (f"INSERT INTO {quote(_TABLE)} ({columns}) VALUES {', '.join([one] * len(rows))} "
-           f"ON CONFLICT DO NOTHING RETURNING {quote('name')}, {quote('id')}")
+        for field, key, constant in varying:
+            if constant is not _VARIES:
+                params.append(constant)
+            elif key in _STAMPS:
+                params.append(stamp)
+            else:
+                params.append(field.get_db_prep_save(row[key], connection))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {name: pk for name, pk in cursor.fetchall()}
