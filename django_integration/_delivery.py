@@ -38,11 +38,15 @@ from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_automation._engine import engine
-from durable_automation._events import Event as CoreEvent
-from durable_automation._scheduled_event import acancel_timer, amove_timer, astart_timer
-from durable_automation._settings import get_settings
 from durable_automation.exceptions import EventDeliveryError, NotConnectedError
+from durable_automation.integration import Event as CoreEvent
+from durable_automation.integration import (
+    acancel_timer,
+    amove_timer,
+    astart_timer,
+    engine,
+    get_settings,
+)
 
 from .models import Event, EventStatus
 

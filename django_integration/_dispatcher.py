@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-from durable_automation._engine import engine
+from durable_automation.integration import engine
 
 from ._delivery import LEASE, Delivery, Outcome, adeliver_many, claim, classify, record_many
 from ._resolver import db_connections

@@ -22,9 +22,8 @@ from django.db.models import F
 from django.utils import timezone
 from temporalio import activity
 
-from durable_automation._engine import engine
-from durable_automation._scheduled_event import FIRE_ACTIVITY, FireRequest, FireResult
 from durable_automation.exceptions import EntityNotFoundError, EventDeliveryError
+from durable_automation.integration import FIRE_ACTIVITY, FireRequest, FireResult, engine
 
 from ._delivery import is_transient
 from ._resolver import resolve_entity, run_db

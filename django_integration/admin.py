@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from durable_automation._settings import get_settings
+from durable_automation.integration import get_settings
 
 from .models import Event
 

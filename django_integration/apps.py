@@ -11,7 +11,7 @@ __all__ = ["DurableAutomationConfig"]
 
 def _settings_changed(*, setting: str, **_: object) -> None:
     if setting == "DURABLE_AUTOMATION":
-        from durable_automation._settings import reset_settings
+        from durable_automation.integration import reset_settings
 
         reset_settings()
 
@@ -24,11 +24,14 @@ class DurableAutomationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from durable_automation._activities import add_call_wrapper
-        from durable_automation._registry import WorkerComponent, add_worker_component
-        from durable_automation._scheduled_event import ScheduledEventWorkflow
-        from durable_automation._settings import reset_settings
-        from durable_automation.events import set_entity_resolver
+        from durable_automation.integration import (
+            ScheduledEventWorkflow,
+            WorkerComponent,
+            add_call_wrapper,
+            add_worker_component,
+            reset_settings,
+            set_entity_resolver,
+        )
 
         from . import checks  # noqa: F401 - registers the system checks
         from ._fire import fire_scheduled_event

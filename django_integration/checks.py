@@ -94,8 +94,8 @@ def check_model_events(model: type[models.Model]) -> list[CheckMessage]:
 def check_settings(app_configs: Sequence[AppConfig] | None = None,
                    **_: Any) -> list[CheckMessage]:
     """E005, E006: the settings dict and the apps this one needs."""
-    from durable_automation._settings import get_settings, reset_settings
     from durable_automation.exceptions import DurableAutomationError
+    from durable_automation.integration import get_settings, reset_settings
 
     found: list[CheckMessage] = []
     reset_settings()
@@ -126,7 +126,7 @@ def declared_event_names() -> set[str]:
 def check_listeners(app_configs: Sequence[AppConfig] | None = None,
                     **_: Any) -> list[CheckMessage]:
     """W001: ``@on_event``/``@event_workflow``/``wait`` targets no model declares."""
-    from durable_automation._registry import registry
+    from durable_automation.integration import registry
 
     if app_configs is not None:
         return []  # about the whole project, not one app
@@ -149,7 +149,7 @@ def check_listeners(app_configs: Sequence[AppConfig] | None = None,
 def check_temporal_reachable(app_configs: Sequence[AppConfig] | None = None,
                              **_: Any) -> list[CheckMessage]:
     """W002 (deploy): a TCP connection to the configured Temporal address succeeds."""
-    from durable_automation._settings import get_settings
+    from durable_automation.integration import get_settings
 
     try:
         address = get_settings().address

@@ -15,8 +15,8 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from durable_automation._events import Event as CoreEvent
-from durable_automation._wire import EventWire
+from durable_automation.integration import Event as CoreEvent
+from durable_automation.integration import EventWire
 
 __all__ = ["Event", "EventStatus"]
 
@@ -133,7 +133,7 @@ class Event(models.Model):
 
     def run_ids(self) -> list[str]:
         """Ids of the runs this event starts (or started), by the automations registered here."""
-        from durable_automation._registry import registry
+        from durable_automation.integration import registry
 
         ids = [f"{d.name}:{self.entity_ref}:{self.pk}" for d in registry.event_workflows(self.name)]
         for kind in ("occurred", "created", "cancelled"):

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, F, Min, QuerySet
 from django.utils import timezone
 
-from durable_automation._settings import get_settings
+from durable_automation.integration import get_settings
 
 from ._delivery import Delivery, Outcome, adeliver_many, claim, record_many
 from ._dispatcher import dispatcher

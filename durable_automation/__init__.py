@@ -142,7 +142,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
-    from ._settings import Settings, configure, get_settings
+    from ._core.settings import Settings, configure, get_settings
     from .agents import AgentManager, agent, claims, handler
     from .events import Event, EventBatch, on_event, on_event_cancelled, on_event_created
     from .exceptions import (

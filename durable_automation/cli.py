@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ._settings import configure
+from ._core.settings import configure
 from .exceptions import DurableAutomationError
 
 __all__ = ["build_parser", "exit_process", "main", "run"]
@@ -117,7 +117,7 @@ def _serve_codec(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from ._settings import get_settings
+    from ._core.settings import get_settings
     from .codec import EncryptionCodec
     from .codec_server import CodecServer
     from .exceptions import ConfigurationError

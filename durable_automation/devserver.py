@@ -38,8 +38,8 @@ from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
 from ._binaries import dev_server_path
-from ._connect import data_converter
-from ._runtime import LoopThread
+from ._client.connect import data_converter
+from ._core.runtime import LoopThread
 from .exceptions import ConfigurationError, NotConnectedError
 
 __all__ = ["SEARCH_ATTRIBUTES", "DevServer", "free_port", "listeners"]

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from ._connect import connect
-from ._registry import import_automation_modules, registry
-from ._settings import configure, get_settings
+from ._client.connect import connect
+from ._core.registry import import_automation_modules, registry
+from ._core.settings import configure, get_settings
 from .devserver import DevServer
 from .exceptions import DurableAutomationError
 from .worker import AutomationWorker

@@ -8,6 +8,6 @@ docs/observability.md.
 
 from __future__ import annotations
 
-from ._observability import StepLogFilter, install_log_context, step_log_fields
+from ._client.observability import StepLogFilter, install_log_context, step_log_fields
 
 __all__ = ["StepLogFilter", "install_log_context", "step_log_fields"]

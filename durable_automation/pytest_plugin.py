@@ -202,8 +202,8 @@ def dev_worker(temporal_dev_server: DevServer) -> Iterator[DevWorker]:
     """A worker for all registered automations on the dev server; ``engine`` uses it."""
     from datetime import timedelta
 
-    from ._engine import engine
-    from ._runtime import LoopThread
+    from ._client.engine import engine
+    from ._core.runtime import LoopThread
     from .worker import AutomationWorker
 
     server = temporal_dev_server

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
-from ._connect import connect
-from ._wire import STATE_QUERY, RunState
+from ._client.connect import connect
+from ._core.wire import STATE_QUERY, RunState
 
 __all__ = ["StatusRow", "collect_status", "format_table", "print_status"]
 

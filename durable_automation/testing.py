@@ -40,11 +40,11 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.testing import WorkflowEnvironment
 
 from ._binaries import test_server_path
-from ._connect import data_converter
-from ._engine import _Binding, engine
-from ._errors import sdk_error
-from ._runtime import LoopThread, call_async
-from ._wire import STATE_QUERY, RunState
+from ._client.connect import data_converter
+from ._client.engine import _Binding, engine
+from ._core.errors import sdk_error
+from ._core.runtime import LoopThread, call_async
+from ._core.wire import STATE_QUERY, RunState
 from .exceptions import RunWaitsForeverError
 from .worker import AutomationWorker
 

@@ -22,7 +22,7 @@ def test_help_lists_the_commands(capsys):
 
 
 def test_unknown_module_is_a_clear_error(capsys):
-    from durable_automation._settings import overridden
+    from durable_automation._core.settings import overridden
 
     with overridden():  # run() applies --address to the settings: keep that to this test
         code = run(["worker", "no_such_module_xyz", "--address", "127.0.0.1:1"])

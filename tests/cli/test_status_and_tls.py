@@ -11,8 +11,8 @@ from django.test import override_settings
 from temporalio.service import TLSConfig
 
 from durable_automation import ConfigurationError, Scheduler, engine, task
-from durable_automation._connect import tls_config
-from durable_automation._settings import Settings
+from durable_automation._client.connect import tls_config
+from durable_automation._core.settings import Settings
 from durable_automation.status import collect_status
 from tests.helpers.polling import eventually
 from tests.workflows import test_signals  # noqa: F401 - registers sig_waiter

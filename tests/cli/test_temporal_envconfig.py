@@ -10,9 +10,9 @@ from django.test import override_settings
 from temporalio.service import TLSConfig
 
 from durable_automation import ConfigurationError, _settings
-from durable_automation._connect import connect, tls_config
-from durable_automation._runtime import LoopThread
-from durable_automation._settings import configure, get_settings
+from durable_automation._client.connect import connect, tls_config
+from durable_automation._core.runtime import LoopThread
+from durable_automation._core.settings import configure, get_settings
 
 _TEMPORAL_VARS = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_TLS",
                   "TEMPORAL_CONFIG_FILE", "TEMPORAL_PROFILE")

@@ -30,7 +30,7 @@ from temporalio.api.enums.v1 import EventType
 from django_integration.models import Event
 from django_integration.outbox import flush
 from durable_automation import engine
-from durable_automation._runtime import call_sync
+from durable_automation._core.runtime import call_sync
 from tests.django_integration.testapp.automations import STORM_REMINDER
 from tests.django_integration.testapp.models import Effect, Storm
 

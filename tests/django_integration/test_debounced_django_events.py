@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from durable_automation._registry import registry
-from durable_automation._tasks import unregister_task
+from durable_automation._core.registry import registry
 from durable_automation.events import EventBatch, on_event
+from durable_automation.timers._tasks import unregister_task
 from tests.django_integration.testapp.models import DocUpload
 from tests.helpers.polling import eventually
 

@@ -26,8 +26,8 @@ from django_integration._delivery import Outcome, claim, record
 from django_integration.models import Event, EventStatus
 from django_integration.outbox import flush, relay_once
 from durable_automation import engine, event_workflow, step
-from durable_automation._connect import data_converter
-from durable_automation._runtime import LoopThread
+from durable_automation._client.connect import data_converter
+from durable_automation._core.runtime import LoopThread
 from durable_automation.devserver import free_port
 from durable_automation.events import Event as CoreEvent
 from tests.django_integration.testapp.models import (
@@ -295,7 +295,7 @@ def test_cancelling_runs_when_temporal_is_unreachable_raises(unreachable):
 
 
 def test_reschedule_arriving_with_the_start_is_kept(dev_worker):
-    from durable_automation._wire import RESCHEDULE_SIGNAL, STATE_QUERY, RunState, StartInput
+    from durable_automation._core.wire import RESCHEDULE_SIGNAL, STATE_QUERY, RunState, StartInput
 
     first = timezone.now() + timedelta(hours=1)
     moved = first + timedelta(hours=2)

@@ -23,8 +23,8 @@ from django_integration.checks import (
 )
 from django_integration.models import Event, EventStatus
 from durable_automation import on_event
-from durable_automation._registry import registry
-from durable_automation._settings import get_settings
+from durable_automation._core.registry import registry
+from durable_automation._core.settings import get_settings
 from durable_automation.devserver import free_port
 from tests.django_integration.testapp.models import Booking
 

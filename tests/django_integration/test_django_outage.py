@@ -15,7 +15,7 @@ from django_integration._dispatcher import dispatcher
 from django_integration.models import Event, EventStatus
 from django_integration.outbox import flush, outbox_status, relay_once
 from durable_automation import engine
-from durable_automation._runtime import LoopThread
+from durable_automation._core.runtime import LoopThread
 from durable_automation.devserver import DevServer, free_port
 from durable_automation.worker import AutomationWorker
 from tests.django_integration.testapp.models import Booking, Effect

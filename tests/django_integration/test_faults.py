@@ -22,7 +22,7 @@ from django.db import connection
 from django_integration.models import Event
 from django_integration.outbox import relay_once
 from durable_automation import engine
-from durable_automation._runtime import LoopThread
+from durable_automation._core.runtime import LoopThread
 from durable_automation.devserver import DevServer, free_port
 from durable_automation.worker import AutomationWorker
 from tests.django_integration.storm import StormPlan, StormReport, check_storm, run_storm

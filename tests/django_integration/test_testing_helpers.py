@@ -73,7 +73,7 @@ def test_forward_inside_an_atomic_block_says_to_call_it_after(no_forwarding):
 def test_forward_says_when_temporal_is_not_reachable(transactional_db):
     """The usual slip: no time_machine (or dev_worker) in the test, so no server."""
     from durable_automation import engine
-    from durable_automation._settings import overridden
+    from durable_automation._core.settings import overridden
 
     assert engine._binding is None, "another test left the engine bound"
     try:

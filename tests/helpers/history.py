@@ -7,7 +7,7 @@ from datetime import datetime
 from temporalio.api.enums.v1 import EventType
 
 from durable_automation import engine
-from durable_automation._runtime import call_sync
+from durable_automation._core.runtime import call_sync
 
 
 def steps_scheduled(run_id: str) -> list[tuple[str, datetime]]:

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from durable_automation import engine
-from durable_automation._connect import connect
-from durable_automation._runtime import LoopThread
-from durable_automation._settings import Settings
+from durable_automation._client.connect import connect
+from durable_automation._core.runtime import LoopThread
+from durable_automation._core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from durable_automation._connect import connect
-from durable_automation._settings import overridden
+from durable_automation._client.connect import connect
+from durable_automation._core.settings import overridden
 from durable_automation.worker import AutomationWorker
 from tests.observability import automations  # noqa: F401 - registers the automation
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from durable_automation import engine
-from durable_automation._observability import StepLogFilter
+from durable_automation._client.observability import StepLogFilter
 from tests.observability.automations import ORDER, PAID_EVENT, log, run_paid_order
 
 FORMAT = "%(automation)s %(run_id)s %(step)s: %(message)s"

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
 
-from durable_automation._settings import overridden
+from durable_automation._core.settings import overridden
 from durable_automation.worker import AutomationWorker
 from tests.observability.automations import ORDER, run_paid_order
 

@@ -18,8 +18,8 @@ from datetime import timedelta
 import pytest
 
 from durable_automation import engine
-from durable_automation._connect import connect
-from durable_automation._settings import overridden
+from durable_automation._client.connect import connect
+from durable_automation._core.settings import overridden
 from durable_automation.devserver import DevServer
 from durable_automation.worker import AutomationWorker
 from tests.observability.automations import ORDER, payment_channel

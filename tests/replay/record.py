@@ -29,8 +29,7 @@ from temporalio import activity
 from temporalio.client import WorkflowHistory
 
 from durable_automation import engine
-from durable_automation._registry import WorkerComponent, add_worker_component, registry
-from durable_automation._scheduled_event import (
+from durable_automation._client.scheduled_event import (
     FIRE_ACTIVITY,
     FireRequest,
     FireResult,
@@ -39,13 +38,14 @@ from durable_automation._scheduled_event import (
     astart_timer,
     timer_id,
 )
-from durable_automation._signal_hub import hub_id
-from durable_automation._tasks import TaskCall
-from durable_automation._timer_wire import SCHEDULED_TASK_WORKFLOW
-from durable_automation._wire import EventWire
+from durable_automation._core.channels import hub_id
+from durable_automation._core.hooks import WorkerComponent, add_worker_component, worker_components
+from durable_automation._core.wire import EventWire
 from durable_automation.events import Event
 from durable_automation.testing import TimeMachine, time_machine
 from durable_automation.timers import Timer, debounce_task, schedule_task
+from durable_automation.timers._tasks import TaskCall
+from durable_automation.timers._wire import SCHEDULED_TASK_WORKFLOW
 from tests.replay import automations
 from tests.replay.automations import GO_SIGNAL, record_batch, record_call
 from tests.replay.files import HISTORIES, dump
@@ -215,8 +215,8 @@ def schedule_run(out: Path, force: bool) -> None:
     from temporalio.testing import WorkflowEnvironment
 
     from durable_automation._binaries import dev_server_path
-    from durable_automation._connect import data_converter
-    from durable_automation._runtime import LoopThread
+    from durable_automation._client.connect import data_converter
+    from durable_automation._core.runtime import LoopThread
     from durable_automation.scheduler import Scheduler
     from durable_automation.worker import AutomationWorker
 
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(argv)
     options.out.mkdir(parents=True, exist_ok=True)
     scenarios = options.only or list(SCENARIOS)
-    served = {cls for c in registry.components.values() for cls in c.workflows}
+    served = {cls for c in worker_components() for cls in c.workflows}
     if "scheduled_event" in scenarios and ScheduledEventWorkflow not in served:
         # A Django worker registers the scheduled-event workflow; here it is added by
         # hand, with a stub for the Django app's fire activity.

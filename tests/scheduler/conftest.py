@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from durable_automation._runtime import LoopThread
+from durable_automation._core.runtime import LoopThread
 from durable_automation.scheduler import Scheduler
 from tests.helpers.polling import eventually
 

@@ -9,9 +9,9 @@ import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow
 
 from durable_automation import engine
-from durable_automation._connect import connect
-from durable_automation._runtime import LoopThread
-from durable_automation._settings import overridden
+from durable_automation._client.connect import connect
+from durable_automation._core.runtime import LoopThread
+from durable_automation._core.settings import overridden
 from durable_automation.codec import generate_key
 from durable_automation.scheduler import Scheduler
 from durable_automation.timers import task

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from durable_automation._runtime import LoopThread
+from durable_automation._core.runtime import LoopThread
 
 pytestmark = pytest.mark.devserver
 

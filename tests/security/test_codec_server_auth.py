@@ -15,7 +15,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from durable_automation import ConfigurationError
-from durable_automation._settings import overridden
+from durable_automation._core.settings import overridden
 from durable_automation.cli import run
 from durable_automation.codec import EncryptionCodec, generate_key
 from durable_automation.codec_server import CodecServer

@@ -15,8 +15,8 @@ from temporalio.api.common.v1 import Payload, Payloads, WorkflowExecution
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 
 from durable_automation import ConfigurationError, complete, engine, get_context, step, workflow
-from durable_automation._runtime import call_sync
-from durable_automation._settings import overridden
+from durable_automation._core.runtime import call_sync
+from durable_automation._core.settings import overridden
 from durable_automation.codec import EncryptionCodec, generate_key
 from durable_automation.codec_server import CodecServer
 from durable_automation.testing import time_machine

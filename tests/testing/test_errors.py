@@ -16,8 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from durable_automation import _binaries, engine
-from durable_automation._engine import Engine
-from durable_automation._runtime import LoopThread, call_sync
+from durable_automation._client.engine import Engine
+from durable_automation._core.runtime import LoopThread, call_sync
 from durable_automation.exceptions import (
     DurableAutomationError,
     NotConnectedError,

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from croniter import croniter
 
-from durable_automation._cron import next_fire_times, parse_cron
 from durable_automation.exceptions import InvalidScheduleError
+from durable_automation.timers._cron import next_fire_times, parse_cron
 
 UTC = UTC
 # 2026 transitions: US spring 03-08, fall 11-01; EU spring 03-29, fall 10-25.

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from durable_automation._engine import engine
-from durable_automation._runtime import LoopThread
+from durable_automation._client.engine import engine
+from durable_automation._core.runtime import LoopThread
 from durable_automation.devserver import DevServer
 from durable_automation.scheduler import Scheduler
 from durable_automation.timers import Timer, debounce_task, task, task_info

@@ -166,7 +166,7 @@ def count() -> None:
 
 
 def test_long_running_timer_continues_as_new_and_keeps_its_grid(tm: TimeMachine) -> None:
-    from durable_automation._timer_workflows import TICKS_PER_RUN
+    from durable_automation.timers._workflows import TICKS_PER_RUN
 
     ticks.clear()
     timer = Timer(timedelta(seconds=1), count, name="many-ticks").start()

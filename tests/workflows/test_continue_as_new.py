@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
 
 from durable_automation import complete, engine, get_context, goto, step, workflow
-from durable_automation._runtime import call_sync
+from durable_automation._core.runtime import call_sync
 
 
 @workflow("can_counter")

@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 
 from durable_automation import DefinitionError, Retry, engine, on_event
-from durable_automation._registry import registry
-from durable_automation._tasks import unregister_task
+from durable_automation._core.registry import registry
 from durable_automation.events import Event, EventBatch, on_event_cancelled
 from durable_automation.exceptions import DurableAutomationError
 from durable_automation.testing import TimeMachine
+from durable_automation.timers._tasks import unregister_task
 from tests.helpers.polling import eventually
 from tests.helpers.processes import CliProcess, engine_on
 from tests.workflows import debounced_automations  # noqa: F401 - emit routes by the registry

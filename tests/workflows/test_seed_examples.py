@@ -67,7 +67,7 @@ def _temporal_run_ids(workflow_id: str) -> list[str]:
     The time-skipping server has no visibility list to count executions with; a second
     execution under the same id would still show as a new latest run id here.
     """
-    from durable_automation._runtime import call_sync
+    from durable_automation._core.runtime import call_sync
 
     async def fetch() -> list[str]:
         client = await engine._aclient()

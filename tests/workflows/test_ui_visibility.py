@@ -9,8 +9,8 @@ import uuid
 from temporalio.api.enums.v1 import EventType
 
 from durable_automation import engine
-from durable_automation._runtime import call_sync
-from durable_automation._settings import overridden
+from durable_automation._core.runtime import call_sync
+from durable_automation._core.settings import overridden
 from tests.helpers.polling import eventually
 from tests.workflows import test_signals  # noqa: F401 - registers sig_waiter
 

@@ -17,8 +17,8 @@ class Command(HardExitCommand):
         parser.add_argument("--limit", type=int, default=50, help="rows at most (default: 50)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from durable_automation._connect import connect
         from durable_automation.exceptions import DurableAutomationError
+        from durable_automation.integration import connect
         from durable_automation.status import collect_status, format_table
 
         async def table() -> str:

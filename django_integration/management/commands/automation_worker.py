@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from durable_automation._settings import configure, get_settings
 from durable_automation.exceptions import DurableAutomationError
+from durable_automation.integration import configure, get_settings
 
 from ._common import HardExitCommand, setup_logging
 

@@ -1,0 +1,22 @@
+"""How event handlers plug into the core: imported once, by ``durable_automation.events``.
+
+- the router workflow runs handler runs with :class:`~._handler_program.HandlerProgram`;
+- the router activity runs handlers with :func:`~._handler_activity.run_handler_activity`;
+- the engine puts a debounced handler's events into windows with
+  :func:`~._debounce.acollect_event`.
+
+Decorators only register definitions; all runtime machinery is installed here.
+"""
+
+from __future__ import annotations
+
+from .._core.hooks import set_activity_program, set_debounce_collector, set_workflow_program
+from ._debounce import acollect_event
+from ._handler_activity import run_handler_activity
+from ._handler_program import HandlerProgram
+
+__all__: list[str] = []
+
+set_workflow_program("handler", HandlerProgram)
+set_activity_program("handler", run_handler_activity)
+set_debounce_collector(acollect_event)

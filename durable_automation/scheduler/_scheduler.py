@@ -1,0 +1,640 @@
+"""The Scheduler of seed 004, backed by Temporal Schedules.
+
+Each task is a Temporal Schedule, id ``scheduler:<scheduler>:<task>``, whose action
+starts ``durable_automation.scheduled_task`` (one run of the registered task through
+``durable_automation.run_task``). Compared with seed 004:
+
+* durable: schedules live in Temporal, so tasks keep their phase across process,
+  worker and server restarts, and show in the UI's Schedules page;
+* precise: Temporal fires on time (no 1-second polling loop);
+* one run at a time per task: overlap policy SKIP;
+* ``update_task_interval`` keeps the phase as the seed describes: the next run is
+  ``last_run + new interval`` (or ``now + new interval`` if it never ran).
+
+Lifecycle, as in the seed: tasks run only while their scheduler is started. A task's
+schedule is *paused unless the scheduler is running and the task is enabled*; two
+switches, because they answer to different calls (``start``/``stop`` for the whole
+scheduler, ``enable_task``/``disable_task`` for one task) and a task disabled while
+the scheduler was stopped must stay disabled when it starts. The task's own switch is
+kept in the schedule's action memo (``enabled``) so :meth:`Scheduler.load` restores
+it; the pause note says which switch holds the schedule. Pausing keeps the phase: a
+resumed interval task runs on its old grid.
+
+Only explicit calls change the lifecycle: ``stop()`` pauses, ``start()`` resumes. A
+process that exits, a worker that drains, or a ``start()`` that is cancelled pauses
+nothing, because a durable scheduler must not stop when a process dies. The
+"running" switch itself is this object's (``is_running()``: ``start()`` is in
+progress); ``add_task`` on a scheduler that is not started creates the task paused.
+As seed 004's loop runs a task whose ``next_run`` passed before it started, an
+interval task that came due while it could not run runs once when it can again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio.client import (
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleDescription,
+    ScheduleHandle,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from .._client.engine import engine
+from .._core.runtime import _running_loop
+from .._worker.deferred import DEFERRED, CallQueue
+from .._worker.local import atask_queue_for
+from ..exceptions import DurableAutomationError, InvalidScheduleError, RunFailedError
+from ..timers._cron import CronExpr, parse_cron
+from ..timers._tasks import TaskCall, TaskDefinition, resolve_task
+from ..timers._wire import SCHEDULED_TASK_WORKFLOW
+from ._spec import cron_calendars, interval_spec, number, positive_seconds
+from ._status import ScheduledTask, SchedulerStatus, TaskFacts, last_run
+
+__all__ = ["ScheduledTask", "Scheduler", "cron_calendars"]
+
+# Temporal's smallest catch-up window: after an outage, at most the runs due in the last
+# 10 s are made up (one at a time), so a long outage never causes a burst.
+_CATCHUP = timedelta(seconds=10)
+# While start() runs it re-reads each task shortly after it was due (a run takes a
+# moment to show in the schedule), and at least this often to notice other changes.
+_REFRESH_LAG = 0.3
+_REFRESH_MAX = 5.0
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _due_time_missed(description: ScheduleDescription, now: datetime,
+                         added_at: datetime | None) -> bool:
+    """Whether an interval schedule's latest due time passed after its last action (or,
+    if it never ran, after it was added) with no action taken for it (it was paused, or
+    not created yet)."""
+    intervals = description.schedule.spec.intervals
+    if not intervals or description.info.running_actions:
+        return False
+    every, offset = intervals[0].every, intervals[0].offset or timedelta(0)
+    epoch = datetime(1970, 1, 1, tzinfo=now.tzinfo)
+    latest_due = now - (now - epoch - offset) % every
+    recent = description.info.recent_actions
+    since = recent[-1].scheduled_at if recent else (added_at or description.info.created_at)
+    return since < latest_due <= now
+
+
+class Scheduler(SchedulerStatus):
+    """Seed 004's Scheduler on Temporal Schedules (see the module docstring).
+
+    Every method that changes tasks is sync with an ``a``-prefixed async twin. The
+    sync ones also work when called inside a running event loop (as seed 004's tests
+    do): they update :attr:`tasks` at once, return without blocking the loop, and
+    take effect on the server in call order; a failure is raised by the next call on
+    this scheduler, by :meth:`stop`, or by the ``start()`` being awaited.
+
+    Args:
+        name: Namespaces the schedule ids (``scheduler:<name>:<task>``), so several
+            schedulers (or apps) can share a Temporal namespace.
+
+    Attributes:
+        tasks: The tasks added here or found by :meth:`load`, by name.
+        running: Whether :meth:`start` is in progress (seed 004's attribute).
+    """
+
+    def __init__(self, name: str = "default") -> None:
+        self.name = name
+        self.tasks: dict[str, ScheduledTask] = {}
+        self.running = False
+        self.logger = logger
+        self._calls = CallQueue(f"Scheduler {name!r}")
+        self._stop_event: asyncio.Event | None = None
+        self._stop_loop: asyncio.AbstractEventLoop | None = None
+        self._stops = 0  # stop() calls so far: a start() made before one of them is void
+        # When add_task was called, per task: its first run is due from then (see start).
+        self._added_at: dict[str, datetime] = {}
+
+    def schedule_id(self, task_name: str) -> str:
+        """The Temporal Schedule id of ``task_name``."""
+        return f"scheduler:{self.name}:{task_name}"
+
+    def _handle(self, task_name: str) -> ScheduleHandle:
+        return engine._ensure().client.get_schedule_handle(self.schedule_id(task_name))
+
+    # ── calls in order ───────────────────────────────────────────────────────────
+
+    def _call(self, sync_name: str, op: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Make the call ``op`` (run on the engine loop) from sync code, in call order:
+        blocking outside an event loop, queued (returning at once) inside one."""
+        # Through the bridge, which turns temporalio's errors into the SDK's.
+        if self._calls.call(lambda: engine._on_loop(op), name=sync_name) is not DEFERRED:
+            self._calls.raise_pending()  # a call deferred before this one failed meanwhile
+
+    async def _acall(self, name: str, op: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Await the call ``op`` (run on the engine loop) after every earlier call."""
+        result = await self._calls.acall(lambda: engine._on_loop(op), name=name)
+        self._calls.raise_pending()  # a call deferred before this one failed meanwhile
+        return result
+
+    async def _settled(self) -> None:
+        """Wait until calls made earlier (sync calls inside a loop) have taken effect;
+        raise the error of one that failed."""
+        if self._calls.pending:
+            await self._calls.aflush()
+        self._calls.raise_pending()
+
+    # ── the two switches ─────────────────────────────────────────────────────────
+
+    def _pause_state(self, enabled: bool) -> tuple[bool, str]:
+        """(paused, note) for a task: paused unless the scheduler runs and it is enabled."""
+        if not enabled:
+            return True, "task disabled (Scheduler.disable_task)"
+        if not self.running:
+            return True, f"scheduler {self.name!r} is not started (Scheduler.start resumes it)"
+        return False, f"scheduler {self.name!r} started"
+
+    async def _apply_pause(self, name: str, enabled: bool, paused_now: bool | None) -> None:
+        """Pause or resume the task's schedule as the switches say; on the engine loop."""
+        paused, note = self._pause_state(enabled)
+        if paused_now is False and not paused:
+            return  # running already (a paused one is paused again: its note may change)
+        handle = self._handle(name)
+        await (handle.pause(note=note) if paused else handle.unpause(note=note))
+
+    # ── task management ──────────────────────────────────────────────────────────
+
+    def _validate(
+        self, func: str | Callable[..., Any] | TaskDefinition, interval_seconds: float | None,
+        cron: str | None, name: str,
+    ) -> tuple[TaskDefinition, timedelta | None, CronExpr | None]:
+        if (interval_seconds is None) == (cron is None):
+            raise InvalidScheduleError(f"Task {name!r}: give interval_seconds or cron (one)")
+        every = positive_seconds(interval_seconds, "interval_seconds") if cron is None else None
+        parsed = parse_cron(cron) if cron is not None else None
+        # Last: it registers a plain callable, which a rejected call should not do.
+        return resolve_task(func), every, parsed
+
+    def _prepare_add(
+        self, name: str, func: str | Callable[..., Any] | TaskDefinition,
+        interval_seconds: float | None, enabled: bool, cron: str | None,
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
+        """Validate, show the task in :attr:`tasks` now, and return the server call."""
+        definition, every, parsed = self._validate(func, interval_seconds, cron, name)
+        previous = self.tasks.get(name)
+        entry = ScheduledTask(
+            name, definition.fn, number(every.total_seconds()) if every else None,
+            last_run=previous.last_run if previous else None, enabled=enabled,
+            cron=parsed.expression if parsed else None, task=definition.name,
+        )
+        self.tasks[name] = entry
+        self._added_at[name] = datetime.now(UTC)
+
+        async def add() -> None:
+            try:
+                facts = await self._add(name, definition, every, parsed, entry.enabled)
+            except BaseException:
+                if self.tasks.get(name) is entry:  # it never became a task
+                    del self.tasks[name]
+                raise
+            if facts is not None and self.tasks.get(name) is entry:
+                self._remember(name, facts)
+
+        return add
+
+    async def aadd_task(
+        self,
+        name: str,
+        func: str | Callable[..., Any] | TaskDefinition,
+        interval_seconds: float | None = None,
+        enabled: bool = True,
+        *,
+        cron: str | None = None,
+    ) -> None:
+        """Add a task (or update the existing one of that name, keeping its phase).
+
+        Args:
+            name: Task name within this scheduler.
+            func: A registered task, its name, or a callable (registered on the spot;
+                lambdas, closures and bound methods run in this process's own worker).
+            interval_seconds: Run every so many seconds; the first run is due at most
+                one interval from now (seed 004).
+            enabled: ``False`` adds it disabled.
+            cron: Instead of an interval: a cron expression in UTC (5 fields, or 6
+                with leading seconds). Local-time crons belong to ``TimerManager``.
+
+        The task runs only while the scheduler is started (see :meth:`start`).
+
+        Raises:
+            InvalidScheduleError: Neither or both of interval and cron, or a bad value.
+            UnknownTaskError: ``func`` names no registered task.
+            ConfigurationError: ``func`` can run only in this process, and the
+                in-process worker may not start here (``TIMERS_IN_PROCESS``).
+        """
+        op = self._prepare_add(name, func, interval_seconds, enabled, cron)
+        await self._acall("Scheduler.add_task", op)
+
+    def add_task(
+        self,
+        name: str,
+        func: str | Callable[..., Any] | TaskDefinition,
+        interval_seconds: float | None = None,
+        enabled: bool = True,
+        *,
+        cron: str | None = None,
+    ) -> None:
+        """Sync twin of :meth:`aadd_task` (inside a running loop: queued, in order)."""
+        self._call("Scheduler.add_task",
+                   self._prepare_add(name, func, interval_seconds, enabled, cron))
+
+    def _action(self, name: str, definition: TaskDefinition, every: timedelta | None,
+                cron: CronExpr | None, enabled: bool, task_queue: str,
+                ) -> ScheduleActionStartWorkflow:
+        if every is not None:
+            how = f"every {number(every.total_seconds())}s"
+        else:
+            assert cron is not None
+            how = f"cron {cron.expression}"
+        return ScheduleActionStartWorkflow(
+            SCHEDULED_TASK_WORKFLOW,
+            TaskCall(task=definition.name, origin="schedule", key=name),
+            id=self.schedule_id(name), task_queue=task_queue,
+            static_summary=f"{definition.name} ({how})",
+            # The user's expression, verbatim (descriptions return only the compiled
+            # calendars), and the task's own switch (see the module docstring).
+            memo={"cron": cron.expression if cron else None,
+                  "interval_seconds": every.total_seconds() if every else None,
+                  "enabled": enabled},
+        )
+
+    async def _add(self, name: str, definition: TaskDefinition, every: timedelta | None,
+                   cron: CronExpr | None, enabled: bool) -> TaskFacts | None:
+        client = engine._ensure().client
+        task_queue = await atask_queue_for(definition)
+        now = await engine.anow()
+        if every is not None:
+            spec = interval_spec(every, now)
+        else:
+            assert cron is not None
+            spec = ScheduleSpec(calendars=cron_calendars(cron))
+        paused, note = self._pause_state(enabled)
+        action = self._action(name, definition, every, cron, enabled, task_queue)
+        schedule = Schedule(
+            action=action, spec=spec,
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=_CATCHUP),
+            state=ScheduleState(paused=paused, note=note),
+        )
+        try:
+            await client.create_schedule(
+                self.schedule_id(name), schedule,
+                memo={"scheduler": self.name, "task": name, "function": definition.name,
+                      "cron": cron.expression if cron else None},
+            )
+            if not paused and every is not None:
+                # A due time may have passed between add_task and now (the call waited
+                # in the queue, or this process's worker was starting).
+                await self._catch_up(name)
+            return await self._describe(name)
+        except ScheduleAlreadyRunningError:
+            pass
+        # Already there (a restarted process re-adding its tasks): update in place,
+        # keeping the phase when the interval is unchanged.
+        handle = self._handle(name)
+        description = await handle.describe()
+        current = description.schedule.spec.intervals
+        if every is not None and current and current[0].every == every:
+            spec = description.schedule.spec
+        elif every is not None:
+            spec = interval_spec(every, last_run(description) or now)
+
+        def update(input: ScheduleUpdateInput) -> ScheduleUpdate:
+            schedule = input.description.schedule
+            schedule.spec = spec
+            schedule.action = action
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(update)
+        await self._apply_pause(name, enabled, description.schedule.state.paused)
+        return await self._describe(name)
+
+    async def _delete(self, name: str) -> None:
+        try:
+            await self._handle(name).delete()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+
+    async def aremove_task(self, name: str) -> None:
+        """Delete the task's schedule (a run in progress finishes)."""
+        self.tasks.pop(name, None)
+        await self._acall("Scheduler.remove_task", lambda: self._delete(name))
+
+    def remove_task(self, name: str) -> None:
+        """Sync twin of :meth:`aremove_task` (inside a running loop: queued, in order)."""
+        self.tasks.pop(name, None)
+        self._call("Scheduler.remove_task", lambda: self._delete(name))
+
+    def _prepare_switch(self, name: str, enabled: bool) -> Callable[[], Coroutine[Any, Any, None]]:
+        if name in self.tasks:
+            self.tasks[name].enabled = enabled
+
+        async def switch() -> None:
+            facts = await self._switch(name, enabled)
+            if facts is not None and name in self.tasks:
+                self._remember(name, facts)
+
+        return switch
+
+    async def _switch(self, name: str, enabled: bool) -> TaskFacts | None:
+        """Set the task's own switch (memo) and pause/resume to match; on the engine loop."""
+        handle = self._handle(name)
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                # The seed ignores unknown names; say so in the log.
+                logger.warning("Scheduler %r has no task %r to %s", self.name, name,
+                               "enable" if enabled else "disable")
+                return None
+            raise
+
+        def update(input: ScheduleUpdateInput) -> ScheduleUpdate | None:
+            action = input.description.schedule.action
+            if not isinstance(action, ScheduleActionStartWorkflow):
+                return None
+            action.memo = {**(action.memo or {}), "enabled": enabled}
+            return ScheduleUpdate(schedule=input.description.schedule)
+
+        await handle.update(update)
+        await self._apply_pause(name, enabled, description.schedule.state.paused)
+        return await self._describe(name)
+
+    async def aenable_task(self, name: str) -> None:
+        """Enable the task: it runs while the scheduler is started (phase unchanged)."""
+        await self._acall("Scheduler.enable_task", self._prepare_switch(name, True))
+
+    def enable_task(self, name: str) -> None:
+        """Sync twin of :meth:`aenable_task` (inside a running loop: queued, in order)."""
+        self._call("Scheduler.enable_task", self._prepare_switch(name, True))
+
+    async def adisable_task(self, name: str) -> None:
+        """Disable the task: its schedule pauses (nothing runs until it is enabled)."""
+        await self._acall("Scheduler.disable_task", self._prepare_switch(name, False))
+
+    def disable_task(self, name: str) -> None:
+        """Sync twin of :meth:`adisable_task` (inside a running loop: queued, in order)."""
+        self._call("Scheduler.disable_task", self._prepare_switch(name, False))
+
+    def _prepare_interval(self, name: str, interval_seconds: float,
+                          ) -> Callable[[], Coroutine[Any, Any, None]]:
+        every = positive_seconds(interval_seconds, "interval_seconds")
+        if name in self.tasks:
+            self.tasks[name].interval_seconds = number(every.total_seconds())
+            self.tasks[name].cron = None
+
+        async def change() -> None:
+            facts = await self._update_interval(name, every)
+            if facts is not None and name in self.tasks:
+                self._remember(name, facts)
+
+        return change
+
+    async def _update_interval(self, name: str, every: timedelta) -> TaskFacts | None:
+        handle = self._handle(name)
+        try:
+            description = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                logger.warning("Scheduler %r has no task %r to update", self.name, name)
+                return None
+            raise
+        anchor = last_run(description) or await engine.anow()
+        spec = interval_spec(every, anchor)
+
+        def update(input: ScheduleUpdateInput) -> ScheduleUpdate:
+            schedule = input.description.schedule
+            schedule.spec = spec
+            if isinstance(schedule.action, ScheduleActionStartWorkflow):
+                schedule.action.memo = {**(schedule.action.memo or {}), "cron": None,
+                                        "interval_seconds": every.total_seconds()}
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(update)
+        return await self._describe(name)
+
+    async def aupdate_task_interval(self, name: str, interval_seconds: float) -> None:
+        """Change the interval; the next run is ``last_run + interval`` (or ``now + interval``)."""
+        await self._acall("Scheduler.update_task_interval",
+                          self._prepare_interval(name, interval_seconds))
+
+    def update_task_interval(self, name: str, interval_seconds: float) -> None:
+        """Sync twin of :meth:`aupdate_task_interval` (inside a running loop: queued)."""
+        self._call("Scheduler.update_task_interval",
+                   self._prepare_interval(name, interval_seconds))
+
+    async def run_task(self, task: ScheduledTask | str) -> None:
+        """Run one task now and wait for it to finish (seed 004's ``run_task``).
+
+        The run is outside the schedule: it happens whether or not the scheduler is
+        started or the task enabled, and it does not move the schedule's phase. As in
+        the seed, a failing task is logged, not raised; ``last_run`` is updated.
+
+        Args:
+            task: The task (an entry of :attr:`tasks`) or its name.
+        """
+        name = task if isinstance(task, str) else task.name
+
+        async def begin() -> tuple[WorkflowHandle[Any, Any], datetime] | None:
+            entry = self.tasks.get(name)
+            if entry is None:
+                facts = await self._describe(name)
+                if facts is None:
+                    return None
+                entry = self._remember(name, facts)
+            if entry.func is not None:
+                definition: TaskDefinition | None = resolve_task(entry.func)
+                task_name = definition.name if definition else entry.task
+            else:  # loaded, and not registered in this process: a configured worker runs it
+                definition, task_name = None, entry.task
+            started = await engine.anow()
+            handle = await engine._ensure().client.start_workflow(
+                SCHEDULED_TASK_WORKFLOW,
+                TaskCall(task=task_name, origin="schedule", key=name, scheduled_at=started),
+                id=f"{self.schedule_id(name)}:run:{uuid.uuid4().hex[:12]}",
+                task_queue=await atask_queue_for(definition),
+                static_summary=f"{task_name} (Scheduler.run_task)",
+            )
+            return handle, started
+
+        begun = await self._acall("Scheduler.run_task", begin)
+        if begun is None:
+            self.logger.error("Scheduler %r has no task %r to run", self.name, name)
+            return
+        handle, started = begun
+        self.logger.info("Running task %r", name)
+        try:
+            # Awaited outside the call queue: a long run does not hold up other calls.
+            await engine._on_loop(handle.result)
+        except (WorkflowFailureError, RunFailedError) as err:
+            # WorkflowFailureError > ActivityError > the task's own error.
+            cause = getattr(getattr(err, "cause", None), "cause", None) or err
+            self.logger.error("Error running task %r: %s", name, cause)
+        entry = self.tasks.get(name)
+        if entry is not None:
+            entry.last_run = max(entry.last_run or started, started)
+        await self._acall("Scheduler.run_task", lambda: self._refresh(name))
+
+    arun_task = run_task
+
+    # ── running ──────────────────────────────────────────────────────────────────
+
+    async def _apply_all(self, names: list[str] | None = None, *, catch_up: bool = False,
+                         ) -> None:
+        """Pause or resume every known task (or ``names``) as the switches now say; on
+        the engine loop.
+
+        Args:
+            catch_up: (``start``) an interval task that came due while the scheduler was
+                stopped, and has not run since, runs once now (see :meth:`_catch_up`).
+        """
+        for name in list(self.tasks) if names is None else names:
+            entry = self.tasks.get(name)
+            if entry is None:
+                continue
+            handle = self._handle(name)
+            try:
+                description = await handle.describe() if catch_up else None
+                paused_before = description.schedule.state.paused if description else None
+                await self._apply_pause(name, entry.enabled, paused_before)
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                # Not created yet (a sync add_task made while this was queued shows in
+                # ``tasks`` at once; its own call follows) or deleted elsewhere (the next
+                # status call drops it): nothing to pause or resume either way.
+                continue
+            if paused_before and not self._pause_state(entry.enabled)[0]:
+                await self._catch_up(name)
+            await self._refresh(name, forget=False)
+
+    async def _catch_up(self, name: str) -> None:
+        """Run the task once now if its latest due time passed while it could not run
+        (paused, or not created yet), as seed 004's loop runs a task whose ``next_run``
+        passed before it started. The phase is unchanged. On the engine loop."""
+        handle = self._handle(name)
+        description = await handle.describe()
+        if not description.schedule.state.paused and _due_time_missed(
+                description, await engine.anow(), self._added_at.get(name)):
+            await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
+
+    def start(self) -> Coroutine[Any, Any, None]:
+        """Run the scheduler until :meth:`stop` (seed 004's ``await scheduler.start()``).
+
+        Resumes the schedules of this scheduler's enabled tasks (the ones added here or
+        found by :meth:`load`), then keeps :attr:`tasks` current (``last_run`` and
+        ``next_run`` are re-read shortly after each task was due) until :meth:`stop`.
+        Runs happen in Temporal, on whichever worker serves the task (this process's
+        own worker for lambdas and closures).
+
+        If this coroutine is cancelled instead (the program is ending), the schedules
+        keep running: only :meth:`stop` pauses them.
+
+        Calls count in the order they are made: ``task = create_task(s.start());
+        s.stop()`` stops it, even though the coroutine had not begun when ``stop()`` ran.
+        """
+        return self._run(self._stops)
+
+    async def _run(self, stops_before: int) -> None:
+        if self.running or self._stops != stops_before:
+            return  # already running, or stop() was called after this start()
+        self.running = True
+        loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        self._stop_loop = loop
+        stop_event = self._stop_event
+        try:
+            if self.tasks:
+                await self._acall("Scheduler.start",
+                                  lambda: self._apply_all(catch_up=True))
+            self.logger.info("Scheduler %r started", self.name)
+            while not stop_event.is_set():
+                try:
+                    await asyncio.wait_for(stop_event.wait(), self._refresh_in())
+                except TimeoutError:
+                    await self._refresh_due()
+            await self._settled()
+        finally:
+            if self._stop_event is stop_event:
+                self.running = False
+            self.logger.info("Scheduler %r stopped", self.name)
+
+    def _refresh_in(self) -> float:
+        now = datetime.now().astimezone()
+        waits = [(entry.next_run - now).total_seconds() + _REFRESH_LAG
+                 for entry in self.tasks.values() if entry.next_run is not None]
+        # At least _REFRESH_LAG: a due time the server has not moved past yet (or a
+        # server that is down) must not turn this into a busy loop.
+        return max(_REFRESH_LAG, min([_REFRESH_MAX, *waits]))
+
+    async def _refresh_due(self) -> None:
+        now = datetime.now().astimezone()
+        for name, entry in list(self.tasks.items()):
+            # Tasks with no next run change only through calls, which refresh them.
+            if entry.next_run is not None and entry.next_run <= now:
+                try:
+                    # Not through the call queue, which would hand this background
+                    # read an earlier call's error meant for the user's next call.
+                    await engine._on_loop(lambda name=name: self._refresh(name, forget=False))
+                except (RPCError, DurableAutomationError) as exc:  # a failed read must not end it
+                    self.logger.warning("Scheduler %r: reading task %r failed: %s",
+                                        self.name, name, exc)
+
+    async def astop(self) -> None:
+        """Stop the scheduler: pause its tasks' schedules (phase kept) and end :meth:`start`."""
+        self._signal_stop()
+        if self.tasks:  # nothing to pause: do not even connect
+            await self._acall("Scheduler.stop", self._apply_all)
+
+    def stop(self) -> None:
+        """Sync twin of :meth:`astop` (seed 004's ``stop()``).
+
+        Inside a running event loop it returns at once: the pause takes effect in
+        call order, and the awaited :meth:`start` returns once it has (raising its
+        error, if it failed).
+        """
+        self._signal_stop()
+        # An earlier call's error must not keep the scheduler from pausing: queue the
+        # pause first, then report the error.
+        earlier = self._calls.take_errors()
+        if self.tasks:  # nothing to pause: do not even connect
+            self._call("Scheduler.stop", self._apply_all)
+        if len(earlier) == 1:
+            raise earlier[0]
+        if earlier:
+            raise BaseExceptionGroup(f"{len(earlier)} earlier calls on scheduler "
+                                     f"{self.name!r} failed", earlier)
+
+    def _signal_stop(self) -> None:
+        self._stops += 1
+        self.running = False
+        event, loop = self._stop_event, self._stop_loop
+        if event is not None and loop is not None and not loop.is_closed():
+            if _running_loop() is loop:
+                event.set()
+            else:
+                loop.call_soon_threadsafe(event.set)
+
+    def is_running(self) -> bool:
+        """Whether the scheduler is started (:meth:`start` in progress, not stopped)."""
+        return self.running
