@@ -24,7 +24,8 @@ from types import SimpleNamespace
 
 from pydantic import BaseModel
 
-from durable_automation import _agent_router, engine
+from durable_automation import engine
+from durable_automation.agents import _router as _agent_router
 from durable_automation.agents import agent, handler
 from durable_automation.devserver import DevServer
 from durable_automation.worker import AutomationWorker
@@ -77,12 +78,12 @@ async def measure(live: int, events: int) -> tuple[float, float]:
         await asyncio.sleep(PAUSE)
     for _ in range(events):
         entity = SimpleNamespace(id=rng.randrange(live))
-        from durable_automation._events import Event
+        from durable_automation._core.events import Event
 
         event = Event(name="bench_ping", id=uuid.uuid4().hex, entity_type="b.e",
                       entity_id=str(entity.id), _entity=entity)
         started = time.perf_counter()
-        runs = await _agent_router._on_occurred(engine, event.wire(), event)
+        runs = await _agent_router._on_occurred(engine, event.wire(), event, None)
         hook.append(time.perf_counter() - started)
         assert len(runs) == 1, runs
         await asyncio.sleep(PAUSE)
@@ -93,7 +94,7 @@ async def quiesce(first: int, last: int) -> None:
     """Wait until the worker has started the newest agents (its backlog is drained)."""
     from temporalio.service import RPCError
 
-    from durable_automation._agent_run import AgentRun
+    from durable_automation.agents._run import AgentRun
 
     for n in range(max(first, last - 20), last):
         while True:
@@ -109,7 +110,7 @@ async def run_worker(address: str, task_queue: str) -> None:
     """Worker mode: a separate process, so its CPU does not share our GIL."""
     from temporalio.client import Client
 
-    from durable_automation._connect import data_converter
+    from durable_automation._client.connect import data_converter
 
     client = await Client.connect(address, data_converter=data_converter())
     stop = asyncio.Event()

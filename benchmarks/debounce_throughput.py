@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from temporalio import workflow
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from durable_automation._engine import engine
+from durable_automation._client.engine import engine
 from durable_automation.devserver import DevServer
 from durable_automation.timers import adebounce_task, task
 from durable_automation.worker import AutomationWorker

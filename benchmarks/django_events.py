@@ -59,7 +59,7 @@ from temporalio.worker import Worker
 from django_integration._dispatcher import dispatcher
 from django_integration.models import Event
 from durable_automation import engine, on_event
-from durable_automation._runtime import LoopThread
+from durable_automation._core.runtime import LoopThread
 from durable_automation.devserver import DevServer
 from durable_automation.worker import AutomationWorker, sandbox_runner
 from tests.django_integration.testapp.models import BenchItem, PlainReservation, Reservation

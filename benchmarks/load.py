@@ -33,7 +33,7 @@ from django.db import connection
 
 from django_integration.outbox import flush
 from durable_automation import engine
-from durable_automation._runtime import LoopThread
+from durable_automation._core.runtime import LoopThread
 from durable_automation.devserver import DevServer
 from durable_automation.worker import AutomationWorker
 from tests.django_integration.testapp import automations  # noqa: F401

@@ -51,7 +51,7 @@ def main() -> int:
 
     from django_integration.models import Event
     from durable_automation import engine
-    from durable_automation._runtime import LoopThread
+    from durable_automation._core.runtime import LoopThread
     from durable_automation.devserver import DevServer, free_port
     from durable_automation.worker import AutomationWorker
     from tests.django_integration.storm import run_storm

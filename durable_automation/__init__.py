@@ -21,9 +21,9 @@ __version__ = "0.1.0"
 # Public name -> the module that defines it. Each is imported on first access.
 _EXPORTS: dict[str, str] = {
     # settings
-    "Settings": "._settings",
-    "configure": "._settings",
-    "get_settings": "._settings",
+    "Settings": "._core.settings",
+    "configure": "._core.settings",
+    "get_settings": "._core.settings",
     # exceptions
     "ClaimHeldError": ".exceptions",
     "ConfigurationError": ".exceptions",

@@ -3,7 +3,7 @@
 The router workflow and the router activity, plus every worker component
 (``_core.hooks``), in the SDK's workflow sandbox, bound to the engine while it runs.
 ``durable_automation.worker`` imports every built-in concept package first, so its
-workers run them all; the in-process worker of a script (``local.py``) runs what
+workers run them all; the in-process worker of a script (``timers._local_worker``) runs what
 the script imported.
 """
 

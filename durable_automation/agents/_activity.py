@@ -21,10 +21,10 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from .._core.commands import Complete
 from .._core.context import StepInfo, _Current, current
 from .._core.events import Event
 from .._core.registry import registry
-from ..workflows._commands import Complete
 from ._claims import AgentCall, current_agent
 from ._store import sync_index
 from ._wire import AgentHandlerInput, AgentHandlerOutcome

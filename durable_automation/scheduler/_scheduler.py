@@ -57,10 +57,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from .._client.engine import engine
 from .._core.runtime import _running_loop
-from .._worker.deferred import DEFERRED, CallQueue
-from .._worker.local import atask_queue_for
 from ..exceptions import DurableAutomationError, InvalidScheduleError, RunFailedError
 from ..timers._cron import CronExpr, parse_cron
+from ..timers._deferred import DEFERRED, CallQueue
+from ..timers._local_worker import atask_queue_for
 from ..timers._tasks import TaskCall, TaskDefinition, resolve_task
 from ..timers._wire import SCHEDULED_TASK_WORKFLOW
 from ._spec import cron_calendars, interval_spec, number, positive_seconds

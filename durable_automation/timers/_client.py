@@ -27,8 +27,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from .._client.engine import engine
 from .._core.defaults import format_duration
-from .._worker.deferred import DEFERRED, CallQueue
-from .._worker.local import atask_queue_for
 from ..exceptions import (
     InvalidScheduleError,
     RunCancelledError,
@@ -36,6 +34,8 @@ from ..exceptions import (
     TemporalServiceError,
 )
 from ._debounce_workflow import COLLECT_SIGNAL
+from ._deferred import DEFERRED, CallQueue
+from ._local_worker import atask_queue_for
 from ._tasks import TaskCall, TaskDefinition, close_gate, open_gate, resolve_task
 from ._wire import (
     DEBOUNCE_WORKFLOW,

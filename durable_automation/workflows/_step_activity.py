@@ -18,12 +18,12 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from .._core.channels import HUB_WORKFLOW, hub_id
+from .._core.commands import to_wire
 from .._core.context import StepInfo, _Current, current
 from .._core.definitions import WorkflowDefinition
 from .._core.registry import registry
 from .._core.wire import CommandWire, StepInput, StepOutcome, Waiter
 from ..exceptions import InvalidCommandError, InvalidContextError
-from ._commands import to_wire
 
 if TYPE_CHECKING:
     from .._worker.activities import StepRunner

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from durable_automation import _events
+from durable_automation._core import hooks
 from durable_automation.events import set_entity_resolver
 
 
@@ -33,7 +33,7 @@ class World:
 def world() -> Iterator[World]:
     """Install a resolver over an in-memory store (restoring whatever was installed before)."""
     store = World()
-    previous = _events._resolver
+    previous = hooks.entity_resolver()
     set_entity_resolver(store.resolve)
     try:
         yield store

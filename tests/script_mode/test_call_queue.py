@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from durable_automation._client.engine import engine
-from durable_automation._worker.deferred import DEFERRED, CallQueue
 from durable_automation.exceptions import TemporalServiceError
+from durable_automation.timers._deferred import DEFERRED, CallQueue
 
 
 class Boom(Exception):

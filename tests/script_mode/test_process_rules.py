@@ -16,7 +16,7 @@ import time
 import uuid
 from durable_automation import Timer
 from durable_automation._client.engine import engine
-from durable_automation._worker.local import running_local_queue
+from durable_automation.timers._local_worker import running_local_queue
 from durable_automation.exceptions import ConfigurationError
 
 mode = sys.argv[1]

@@ -96,7 +96,7 @@ import sys
 import time
 from durable_automation import Timer
 from durable_automation.timers import task_info
-from durable_automation._worker.local import running_local_queue
+from durable_automation.timers._local_worker import running_local_queue
 
 ticks = []
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from .._core.wire import CommandWire
 from ..exceptions import InvalidCommandError
+from .wire import CommandWire
 
 __all__ = [
     "Command",

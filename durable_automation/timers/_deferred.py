@@ -43,7 +43,7 @@ from typing import Any, Final, TypeVar
 
 from .._client.engine import engine
 from .._core.runtime import call_sync
-from .exit import add_exit_drain, django_configured, install_exit_handler
+from ._exit import add_exit_drain, django_configured, install_exit_handler
 
 __all__ = ["DEFERRED", "CallQueue", "flush_all", "in_running_loop"]
 

@@ -1,10 +1,10 @@
 """How a process that used the SDK ends: drain at exit, exit with the script's status.
 
-Deferred calls (``deferred.py``) and the in-process worker (``local.py``) register
+Deferred calls (``_deferred.py``) and the in-process worker (``_local_worker.py``) register
 what must finish before the interpreter goes (:func:`add_exit_drain`);
 :func:`install_exit_handler` runs them at exit and, in a plain script, ends the
 process with ``os._exit(status)`` past temporalio's shutdown crash (sdk-python
-#300). See ``local.py`` for the whole story.
+#300). See ``_local_worker.py`` for the whole story.
 """
 
 from __future__ import annotations
