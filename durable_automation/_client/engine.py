@@ -139,7 +139,7 @@ class Engine:
         """The task queue runs are started on."""
         return self._ensure().task_queue
 
-    def _sync(
+    def _blocking(
         self,
         fn: Callable[..., Coroutine[Any, Any, T]],
         *args: Any,
@@ -174,7 +174,7 @@ class Engine:
 
     def now(self) -> datetime:
         """Sync twin of :meth:`anow`."""
-        return self._sync(self.anow, name="engine.now")
+        return self._blocking(self.anow, name="engine.now")
 
     # ── runs ─────────────────────────────────────────────────────────────────────
 
@@ -197,7 +197,7 @@ class Engine:
         """Sync twin of :meth:`astart`."""
         definition = registry.get_workflow(name)
         context = definition.create_context(**kwargs)
-        return self._sync(self._start_manual, definition, kwargs, context, name="engine.start")
+        return self._blocking(self._start_manual, definition, kwargs, context, name="engine.start")
 
     async def _start_manual(
         self, definition: WorkflowDefinition, kwargs: dict[str, Any], context: BaseModel
@@ -251,7 +251,7 @@ class Engine:
 
     def signal(self, signal: str, payload: dict[str, Any] | None = None) -> int:
         """Sync twin of :meth:`asignal`."""
-        return self._sync(self.asignal, signal, payload, name="engine.signal")
+        return self._blocking(self.asignal, signal, payload, name="engine.signal")
 
     async def _deliver(self, signal: str, payload: dict[str, Any] | None) -> int:
         binding = self._ensure()
@@ -308,7 +308,7 @@ class Engine:
 
     def emit(self, name: str, **kwargs: Any) -> list[Run]:
         """Sync twin of :meth:`aemit`."""
-        return self._sync(self.aemit, name, name="engine.emit", kwargs=kwargs)
+        return self._blocking(self.aemit, name, name="engine.emit", kwargs=kwargs)
 
     async def ahandle_event_occurred(self, event: Any) -> list[Run]:
         """An event occurred: start its event workflows and handlers, wake its waiters.
@@ -339,7 +339,7 @@ class Engine:
 
     def handle_event_occurred(self, event: Any) -> list[Run]:
         """Sync twin of :meth:`ahandle_event_occurred`."""
-        return self._sync(self.ahandle_event_occurred, event, name="engine.handle_event_occurred")
+        return self._blocking(self.ahandle_event_occurred, event, name="engine.handle_event_occurred")
 
     async def ahandle_event_scheduled(self, event: Any, *, announce_only: bool = False
                                       ) -> list[Run]:
@@ -366,7 +366,7 @@ class Engine:
 
     def handle_event_scheduled(self, event: Any) -> list[Run]:
         """Sync twin of :meth:`ahandle_event_scheduled`."""
-        return self._sync(self.ahandle_event_scheduled, event, name="engine.handle_event_scheduled")
+        return self._blocking(self.ahandle_event_scheduled, event, name="engine.handle_event_scheduled")
 
     async def ahandle_event_rescheduled(self, event: Any) -> int:
         """A scheduled event's time moved: move every run waiting for ``at + offset``.
@@ -386,7 +386,7 @@ class Engine:
 
     def handle_event_rescheduled(self, event: Any) -> int:
         """Sync twin of :meth:`ahandle_event_rescheduled`."""
-        return self._sync(self.ahandle_event_rescheduled, event, name="engine.handle_event_rescheduled")
+        return self._blocking(self.ahandle_event_rescheduled, event, name="engine.handle_event_rescheduled")
 
     async def ahandle_event_cancelled(self, event: Any) -> list[Run]:
         """A scheduled event was cancelled: cancel runs waiting for it, run cancel handlers.
@@ -429,7 +429,7 @@ class Engine:
 
     def handle_event_cancelled(self, event: Any) -> list[Run]:
         """Sync twin of :meth:`ahandle_event_cancelled`."""
-        return self._sync(self.ahandle_event_cancelled, event, name="engine.handle_event_cancelled")
+        return self._blocking(self.ahandle_event_cancelled, event, name="engine.handle_event_cancelled")
 
     async def _start_event_workflow(
         self, definition: WorkflowDefinition, event: Any, wire: EventWire

@@ -104,7 +104,7 @@ class Run:
 
     def result(self, timeout: float | None = None) -> dict[str, Any]:
         """Sync twin of :meth:`aresult`."""
-        return self._engine._sync(self.aresult, timeout, name="Run.result")
+        return self._engine._blocking(self.aresult, timeout, name="Run.result")
 
     # ── status and state ─────────────────────────────────────────────────────────
 
@@ -130,7 +130,7 @@ class Run:
 
     def status(self) -> RunStatus:
         """Sync twin of :meth:`astatus`."""
-        return self._engine._sync(self.astatus, name="Run.status")
+        return self._engine._blocking(self.astatus, name="Run.status")
 
     async def _state(self, handle: WorkflowHandle[Any, Any]) -> RunState | None:
         try:
@@ -152,7 +152,7 @@ class Run:
 
     def state(self) -> RunState:
         """Sync twin of :meth:`astate`."""
-        return self._engine._sync(self.astate, name="Run.state")
+        return self._engine._blocking(self.astate, name="Run.state")
 
     async def acontext(self) -> BaseModel | dict[str, Any]:
         """The run's current Context (the automation's Context model when it is registered here)."""
@@ -164,7 +164,7 @@ class Run:
 
     def context(self) -> Any:
         """Sync twin of :meth:`acontext`."""
-        return self._engine._sync(self.acontext, name="Run.context")
+        return self._engine._blocking(self.acontext, name="Run.context")
 
     async def acurrent_step(self) -> str | None:
         """Name of the step the run is in (or last ran)."""
@@ -172,7 +172,7 @@ class Run:
 
     def current_step(self) -> str | None:
         """Sync twin of :meth:`acurrent_step`."""
-        return self._engine._sync(self.acurrent_step, name="Run.current_step")
+        return self._engine._blocking(self.acurrent_step, name="Run.current_step")
 
     # ── control ──────────────────────────────────────────────────────────────────
 
@@ -207,7 +207,7 @@ class Run:
 
     def signal(self, signal: str, payload: dict[str, Any] | None = None) -> bool:
         """Sync twin of :meth:`asignal`."""
-        return self._engine._sync(self.asignal, signal, payload, name="Run.signal")
+        return self._engine._blocking(self.asignal, signal, payload, name="Run.signal")
 
     async def acancel(self) -> None:
         """Request cancellation; a running step is asked to stop, the run ends ``cancelled``."""
@@ -223,4 +223,4 @@ class Run:
 
     def cancel(self) -> None:
         """Sync twin of :meth:`acancel`."""
-        self._engine._sync(self.acancel, name="Run.cancel")
+        self._engine._blocking(self.acancel, name="Run.cancel")

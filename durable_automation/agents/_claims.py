@@ -186,7 +186,7 @@ def hold(event_name: str, match: Mapping[str, Any] | None = None, *,
         return
     from .._client.engine import engine
 
-    engine._sync(ahold, event_name, match, name="claims.hold", kwargs={"holder": holder})
+    engine._blocking(ahold, event_name, match, name="claims.hold", kwargs={"holder": holder})
 
 
 async def arelease(event_name: str, match: Mapping[str, Any] | None = None, *,
@@ -215,7 +215,7 @@ def release(event_name: str, match: Mapping[str, Any] | None = None, *,
                          sync_name="claims.release", async_name="claims.arelease")
     from .._client.engine import engine
 
-    return engine._sync(arelease, event_name, match, name="claims.release",
+    return engine._blocking(arelease, event_name, match, name="claims.release",
                         kwargs={"holder": holder})
 
 
@@ -234,4 +234,4 @@ def holder_of(event_name: str, match: Mapping[str, Any] | None = None) -> str | 
     """Sync twin of :func:`aholder`."""
     from .._client.engine import engine
 
-    return engine._sync(aholder, event_name, match, name="claims.holder_of")
+    return engine._blocking(aholder, event_name, match, name="claims.holder_of")

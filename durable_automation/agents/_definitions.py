@@ -358,3 +358,13 @@ def _plan(
             "{{ ctx.field }} template (e.g. {'guest_id': '{{ ctx.guest_id }}'})"
         )
     return Route("index", items, index_item=chosen_item, predicates=items), None
+
+
+def interested_agents(event_name: str) -> list[AgentDefinition]:
+    """Registered agents with a handler for (or spawned by) ``event_name``."""
+    return [d for d in registry.agents.values() if event_name in d.events]
+
+
+def offset_handlers(definition: AgentDefinition, name: str) -> list[AgentHandlerDefinition]:
+    """``definition``'s handlers of event ``name`` that run at an offset from its time."""
+    return [h for h in definition.by_event.get(name, ()) if h.offset is not None]

@@ -46,7 +46,7 @@ class AgentManager:
     @staticmethod
     def spawn(name: str, event: Any = None) -> AgentRun:
         """Sync twin of :meth:`aspawn`."""
-        return engine._sync(AgentManager.aspawn, name, event, name="AgentManager.spawn")
+        return engine._blocking(AgentManager.aspawn, name, event, name="AgentManager.spawn")
 
     @staticmethod
     def get(name: str, key: str) -> AgentRun:
@@ -95,7 +95,7 @@ class AgentManager:
     @staticmethod
     def list_active(name: str) -> list[AgentRun]:
         """Sync twin of :meth:`alist_active`."""
-        return engine._sync(AgentManager.alist_active, name, name="AgentManager.list_active")
+        return engine._blocking(AgentManager.alist_active, name, name="AgentManager.list_active")
 
     @staticmethod
     async def acomplete(run: Run | str) -> list[str]:
@@ -127,4 +127,4 @@ class AgentManager:
     @staticmethod
     def complete(run: Run | str) -> list[str]:
         """Sync twin of :meth:`acomplete`."""
-        return engine._sync(AgentManager.acomplete, run, name="AgentManager.complete")
+        return engine._blocking(AgentManager.acomplete, run, name="AgentManager.complete")

@@ -45,9 +45,9 @@ with workflow.unsafe.imports_passed_through():
         AgentStart,
         AgentState,
         AgentTimer,
-        Delivery,
         HandlerRecord,
         Predicate,
+        RoutedEvent,
     )
 
 __all__ = ["HISTORY_LIMIT", "AgentProgram", "run_agent"]
@@ -83,7 +83,7 @@ class _AgentProgram:
         self.id = workflow.info().workflow_id
         self.key = start.key
         self.context = dict(start.context)
-        self.inbox: deque[Delivery] = deque(start.inbox)
+        self.inbox: deque[RoutedEvent] = deque(start.inbox)
         self.timers: dict[str, AgentTimer] = {t.key: t for t in start.timers}
         self.claims: list[str] = list(start.claims)
         self.history: list[HandlerRecord] = list(start.history)
@@ -104,7 +104,7 @@ class _AgentProgram:
 
     def _on_delivery(self, raw: Any) -> None:
         try:
-            self.inbox.append(Delivery.model_validate(raw))
+            self.inbox.append(RoutedEvent.model_validate(raw))
         except ValidationError as exc:
             workflow.logger.warning("Agent %s ignores a malformed delivery: %s", self.id, exc)
 
@@ -187,7 +187,7 @@ class _AgentProgram:
 
     # ── deliveries ──────────────────────────────────────────────────────────────────
 
-    async def _process(self, delivery: Delivery) -> None:
+    async def _process(self, delivery: RoutedEvent) -> None:
         event = delivery.event
         if delivery.kind in ("occurred", "spawn"):
             # A repeated delivery of the same occurrence (retried relay) runs nothing twice.

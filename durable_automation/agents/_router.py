@@ -17,15 +17,13 @@ so an event routed after a spawn returned always reaches the agent.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError, RPCStatusCode
 
 from .._core.events import to_event_wire
 from .._core.hooks import add_event_hook, set_claim_filter
@@ -40,10 +38,13 @@ from ._definitions import (
     Route,
     agent_id,
     index_id,
+    interested_agents,
+    offset_handlers,
 )
+from ._held import collect_held, deliver, held_id
 from ._run import AgentRun, agent_name_of
 from ._store import directory_put, directory_query, directory_signal
-from ._wire import AGENT_DELIVERY_SIGNAL, AgentStart, Delivery, HandlerCall, Predicate
+from ._wire import AGENT_DELIVERY_SIGNAL, AgentStart, HandlerCall, Predicate, RoutedEvent
 
 if TYPE_CHECKING:
     from .._client.engine import Engine
@@ -75,10 +76,6 @@ def install() -> None:
 def armed_id(wire: EventWire) -> str:
     """Directory listing the agents holding offset timers for this scheduled event."""
     return f"agent-event:{wire.name}:{wire.id}"
-
-
-def _interested(event_name: str) -> list[AgentDefinition]:
-    return [d for d in registry.agents.values() if event_name in d.events]
 
 
 # ── where an event goes ──────────────────────────────────────────────────────────────
@@ -142,115 +139,6 @@ async def _route(
     return calls
 
 
-async def _signal(eng: Engine, target: str, delivery: Delivery) -> bool:
-    client = await eng._aclient()
-    try:
-        await eng._on_loop(client.get_workflow_handle(target).signal, AGENT_DELIVERY_SIGNAL,
-                           delivery.model_dump(mode="json"))
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    eng._track(target)
-    return True
-
-
-async def _deliver(eng: Engine, target: str, delivery: Delivery) -> bool:
-    """Signal an agent; when it does not exist (yet), hold the event for it.
-
-    Returns:
-        Whether the agent was reached now (``False``: the event is held, see
-        :func:`_hold`).
-    """
-    if await _signal(eng, target, delivery):
-        return True
-    await _hold(eng, target, delivery)
-    return False
-
-
-# ── events for agents that do not exist yet ─────────────────────────────────────────
-#
-# An event routed to a definite agent id (a direct route) that finds no such agent is
-# held in a directory of its own (``agent-held:<agent id>``, event id -> the latest
-# delivery), and handed to the agent when it spawns. Holding, rather than letting a
-# spawning agent look for its events, because only the router can say which agent an
-# event is for (it evaluates the match against the entity); an agent could not find
-# "its" scheduled events without re-running every route backwards. Bounded: an event
-# is held until it can no longer matter (an immediate one for HOLD_OCCURRED, a
-# scheduled one until a day after its latest offset handler), and at most HOLD_LIMIT
-# events per agent id; beyond that the event is dropped with a warning.
-
-HOLD_OCCURRED = timedelta(hours=1)
-HOLD_LIMIT = 500
-
-
-def held_id(target: str) -> str:
-    """Directory of the events held for the agent ``target`` until it spawns."""
-    return f"agent-held:{target}"
-
-
-def _hold_until(wire: EventWire, kind: str, now: datetime) -> datetime:
-    if wire.at is None or (kind == "occurred" and not wire.scheduled):
-        base = now + HOLD_OCCURRED
-    else:
-        latest = max((h.offset for d in _interested(wire.name) for h in _offset_handlers(d, wire.name)
-                      if h.offset is not None), default=timedelta(0))
-        base = max(now + HOLD_OCCURRED, wire.at + max(latest, timedelta(0)) + timedelta(days=1))
-    return base
-
-
-async def _hold(eng: Engine, target: str, delivery: Delivery) -> None:
-    client = await eng._aclient()
-    directory = held_id(target)
-    now = await eng.anow()
-    found: dict[str, str] = await eng._on_loop(directory_query, client, directory, "entries") or {}
-    key = delivery.event.id
-    if key not in found and len(found) >= HOLD_LIMIT:
-        log.warning("Agent %s does not exist and already has %d events held for it; dropping "
-                    "%s %s", target, len(found), delivery.kind, delivery.event.name)
-        return
-    until = _hold_until(delivery.event, delivery.kind, now)
-    expires = max([until, *(_held_expiry(v) for v in found.values())])
-    value = json.dumps({"until": until.isoformat(), "delivery": delivery.model_dump(mode="json")})
-    await eng._on_loop(directory_put, client, eng._ensure().task_queue, directory, [key], value,
-                       expires_at=expires, summary=f"Events held for agent {target}")
-    # The agent may have spawned meanwhile, and collected the held events before this
-    # one was put: deliver again; the agent ignores a delivery it already has.
-    if await _signal(eng, target, delivery):
-        await eng._on_loop(directory_signal, client, directory, "remove", {"keys": [key]})
-
-
-def _held_expiry(raw: str) -> datetime:
-    try:
-        return datetime.fromisoformat(json.loads(raw)["until"])
-    except (ValueError, KeyError, TypeError):
-        return datetime.min.replace(tzinfo=UTC)
-
-
-async def _collect_held(eng: Engine, target: str) -> None:
-    """Hand the events held for ``target`` to it (it was just spawned)."""
-    client = await eng._aclient()
-    directory = held_id(target)
-    found: dict[str, str] | None = await eng._on_loop(directory_query, client, directory,
-                                                       "entries")
-    if not found:
-        return
-    now = await eng.anow()
-    held: list[tuple[datetime, Delivery]] = []
-    for raw in found.values():
-        try:
-            item = json.loads(raw)
-            held.append((datetime.fromisoformat(item["until"]),
-                         Delivery.model_validate(item["delivery"])))
-        except (ValueError, KeyError, TypeError):
-            continue
-    # In event time order, so that a scheduled event arms before a later one.
-    for until, delivery in sorted(held, key=lambda h: h[1].event.at or h[0]):
-        if until >= now:
-            await _signal(eng, target, delivery)
-    await eng._on_loop(directory_signal, client, directory, "remove", {"keys": list(found)})
-
-
 # ── spawning ─────────────────────────────────────────────────────────────────────────
 
 
@@ -292,7 +180,7 @@ async def spawn(
                 directory_put, client, task_queue, index_id(definition.name, field, value),
                 [target], target, summary=f"Agents {definition.name} with {field}={value}",
             )
-    delivery = Delivery(kind="spawn", event=wire, calls=calls)
+    delivery = RoutedEvent(kind="spawn", event=wire, calls=calls)
     await eng._on_loop(
         client.start_workflow, definition.name,
         AgentStart(agent=definition.name, key=key, context=context),
@@ -302,7 +190,7 @@ async def spawn(
         search_attributes=_search_attributes(definition, key),
     )
     eng._track(target)
-    await _collect_held(eng, target)
+    await collect_held(eng, target)
     return target
 
 
@@ -319,11 +207,11 @@ async def _claim_filter(eng: Engine, wire: EventWire, event: Any) -> str | None:
 async def _on_occurred(eng: Engine, wire: EventWire, event: Any, claimed_by: str | None
                        ) -> list[Run]:
     # claimed_by: the claim filter's answer for this event, passed on by the engine.
-    agents = _interested(wire.name)
+    agents = interested_agents(wire.name)
     if not agents:
         return []
     entity = await off_loop(entity_of, wire, event)
-    deliveries: list[tuple[str, Delivery]] = []
+    deliveries: list[tuple[str, RoutedEvent]] = []
     spawned: list[str] = []
     for definition in agents:
         calls = await _route(eng, definition, definition.by_event.get(wire.name, ()), entity,
@@ -336,19 +224,15 @@ async def _on_occurred(eng: Engine, wire: EventWire, event: Any, claimed_by: str
             if claimed_by is None or claimed_by == planned[0] or ignoring:
                 spawned.append(await spawn(eng, definition, event, wire,
                                            calls.pop(planned[0], []), planned))
-        deliveries += [(t, Delivery(kind="occurred", event=wire, calls=c))
+        deliveries += [(t, RoutedEvent(kind="occurred", event=wire, calls=c))
                        for t, c in calls.items() if c]
-    reached = await asyncio.gather(*(_deliver(eng, t, d) for t, d in deliveries))
+    reached = await asyncio.gather(*(deliver(eng, t, d) for t, d in deliveries))
     ids = spawned + [t for (t, _), ok in zip(deliveries, reached, strict=True) if ok]
     return [AgentRun(eng, i) for i in dict.fromkeys(ids)]
 
 
-def _offset_handlers(definition: AgentDefinition, name: str) -> list[AgentHandlerDefinition]:
-    return [h for h in definition.by_event.get(name, ()) if h.offset is not None]
-
-
 async def _timer_stage(eng: Engine, wire: EventWire, event: Any, kind: str) -> list[Run]:
-    if not any(_offset_handlers(d, wire.name) for d in _interested(wire.name)):
+    if not any(offset_handlers(d, wire.name) for d in interested_agents(wire.name)):
         return []  # no agent has a timed handler for this event: nothing to arm or move
     entity = await off_loop(entity_of, wire, event)
     client = await eng._aclient()
@@ -357,8 +241,8 @@ async def _timer_stage(eng: Engine, wire: EventWire, event: Any, kind: str) -> l
         found = await eng._on_loop(directory_query, client, armed_id(wire), "entries")
         armed = sorted(found or {})
     reached: list[str] = []
-    for definition in _interested(wire.name):
-        handlers = _offset_handlers(definition, wire.name)
+    for definition in interested_agents(wire.name):
+        handlers = offset_handlers(definition, wire.name)
         if not handlers:
             continue
         calls = await _route(eng, definition, handlers, entity)
@@ -366,15 +250,15 @@ async def _timer_stage(eng: Engine, wire: EventWire, event: Any, kind: str) -> l
             if agent_name_of(target) == definition.name and target not in calls:
                 calls[target] = [HandlerCall(handler=h.name) for h in handlers]
         for target, handler_calls in calls.items():
-            delivery = Delivery(kind=kind, event=wire, calls=handler_calls)  # type: ignore[arg-type]
-            if await _deliver(eng, target, delivery):
+            delivery = RoutedEvent(kind=kind, event=wire, calls=handler_calls)  # type: ignore[arg-type]
+            if await deliver(eng, target, delivery):
                 reached.append(target)
     if kind == "scheduled" and reached:
         # Remember who armed timers, so that a cancellation reaches them even when the
         # entity can no longer be loaded (a deleted row). Forgotten a day after the
         # latest handler is due.
-        latest = max((h.offset for d in _interested(wire.name)
-                      for h in _offset_handlers(d, wire.name) if h.offset is not None),
+        latest = max((h.offset for d in interested_agents(wire.name)
+                      for h in offset_handlers(d, wire.name) if h.offset is not None),
                      default=timedelta(0))
         expires = (wire.at or await eng.anow()) + max(latest, timedelta(0)) + timedelta(days=1)
         for target in reached:

@@ -57,7 +57,7 @@ class AgentRun(Run):
 
     def agent_state(self) -> AgentState:
         """Sync twin of :meth:`aagent_state`."""
-        return self._engine._sync(self.aagent_state, name="AgentRun.agent_state")
+        return self._engine._blocking(self.aagent_state, name="AgentRun.agent_state")
 
     async def acontext(self) -> BaseModel | dict[str, Any]:
         """The agent's current Context (its Context model when the agent is registered here)."""
@@ -71,7 +71,7 @@ class AgentRun(Run):
 
     def history(self) -> list[HandlerRecord]:
         """Sync twin of :meth:`ahistory`."""
-        return self._engine._sync(self.ahistory, name="AgentRun.history")
+        return self._engine._blocking(self.ahistory, name="AgentRun.history")
 
     async def atimers(self) -> list[AgentTimer]:
         """Pending offset handlers, earliest first."""
@@ -79,4 +79,4 @@ class AgentRun(Run):
 
     def timers(self) -> list[AgentTimer]:
         """Sync twin of :meth:`atimers`."""
-        return self._engine._sync(self.atimers, name="AgentRun.timers")
+        return self._engine._blocking(self.atimers, name="AgentRun.timers")

@@ -24,10 +24,10 @@ __all__ = [
     "AgentStart",
     "AgentState",
     "AgentTimer",
-    "Delivery",
     "HandlerCall",
     "HandlerRecord",
     "Predicate",
+    "RoutedEvent",
 ]
 
 AGENT_DELIVERY_SIGNAL = "__da_agent_event"
@@ -60,7 +60,7 @@ class HandlerCall(_Wire):
     predicates: list[Predicate] = Field(default_factory=list)
 
 
-class Delivery(_Wire):
+class RoutedEvent(_Wire):
     """An event as it reaches an agent (the payload of the delivery signal).
 
     Attributes:
@@ -113,7 +113,7 @@ class AgentStart(_Wire):
     agent: str
     key: str
     context: dict[str, Any]
-    inbox: list[Delivery] = Field(default_factory=list)
+    inbox: list[RoutedEvent] = Field(default_factory=list)
     timers: list[AgentTimer] = Field(default_factory=list)
     claims: list[str] = Field(default_factory=list)
     history: list[HandlerRecord] = Field(default_factory=list)

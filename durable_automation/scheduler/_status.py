@@ -208,7 +208,7 @@ class SchedulerStatus:
 
     def get_task_status(self, name: str) -> dict[str, Any] | None:
         """Sync twin of :meth:`aget_task_status`."""
-        return engine._sync(self.aget_task_status, name, name="Scheduler.get_task_status")
+        return engine._blocking(self.aget_task_status, name, name="Scheduler.get_task_status")
 
     async def aget_all_tasks_status(self) -> dict[str, dict[str, Any]]:
         """Status of every task this scheduler knows (added here, or found by :meth:`load`)."""
@@ -221,7 +221,7 @@ class SchedulerStatus:
 
     def get_all_tasks_status(self) -> dict[str, dict[str, Any]]:
         """Sync twin of :meth:`aget_all_tasks_status`."""
-        return engine._sync(self.aget_all_tasks_status, name="Scheduler.get_all_tasks_status")
+        return engine._blocking(self.aget_all_tasks_status, name="Scheduler.get_all_tasks_status")
 
     async def aload(self) -> list[str]:
         """Pick up this scheduler's tasks from Temporal (after a restart); return their names.
@@ -257,4 +257,4 @@ class SchedulerStatus:
 
     def load(self) -> list[str]:
         """Sync twin of :meth:`aload`."""
-        return engine._sync(self.aload, name="Scheduler.load")
+        return engine._blocking(self.aload, name="Scheduler.load")

@@ -113,7 +113,7 @@ class TaskHandle:
 
     def cancel(self) -> None:
         """Sync twin of :meth:`acancel`."""
-        engine._sync(self._cancel, name="TaskHandle.cancel")
+        engine._blocking(self._cancel, name="TaskHandle.cancel")
 
     async def _cancel(self) -> None:
         try:
@@ -128,7 +128,7 @@ class TaskHandle:
 
     def status(self) -> str:
         """Sync twin of :meth:`astatus`."""
-        return engine._sync(self._status, name="TaskHandle.status")
+        return engine._blocking(self._status, name="TaskHandle.status")
 
     async def _status(self) -> str:
         description = await (await _handle(self.id)).describe()
@@ -145,7 +145,7 @@ class TaskHandle:
 
     def result(self) -> Any:
         """Sync twin of :meth:`aresult`."""
-        return engine._sync(self._result, name="TaskHandle.result")
+        return engine._blocking(self._result, name="TaskHandle.result")
 
     async def _result(self) -> Any:
         handle = await _handle(self.id)
@@ -216,7 +216,7 @@ def schedule_task(
 ) -> TaskHandle:
     """Sync twin of :func:`aschedule_task`."""
     task = resolve_task(task)  # an unknown name fails before any connection is made
-    return engine._sync(aschedule_task, task, args, kwargs, delay, name="schedule_task",
+    return engine._blocking(aschedule_task, task, args, kwargs, delay, name="schedule_task",
                         kwargs={"id": id})
 
 
@@ -238,7 +238,7 @@ class DebounceHandle:
 
     def status(self) -> DebounceStatus | None:
         """Sync twin of :meth:`astatus`."""
-        return engine._sync(self._status, name="DebounceHandle.status")
+        return engine._blocking(self._status, name="DebounceHandle.status")
 
     async def _status(self) -> DebounceStatus | None:
         handle = await _handle(self.id)
@@ -308,7 +308,7 @@ def debounce_task(
 ) -> DebounceHandle:
     """Sync twin of :func:`adebounce_task`."""
     task = resolve_task(task if task is not None else task_name or "")
-    return engine._sync(adebounce_task, task, debounce_key, debounce_window, collect, max_wait,
+    return engine._blocking(adebounce_task, task, debounce_key, debounce_window, collect, max_wait,
                         name="debounce_task", kwargs={"task_name": task_name})
 
 
@@ -557,7 +557,7 @@ class Timer:
 
     def status(self) -> TimerStatus | None:
         """Sync twin of :meth:`astatus`."""
-        return engine._sync(self.astatus, name="Timer.status")
+        return engine._blocking(self.astatus, name="Timer.status")
 
     async def ais_running(self) -> bool:
         """Whether the timer workflow is running."""
@@ -575,7 +575,7 @@ class Timer:
 
     def is_running(self) -> bool:
         """Sync twin of :meth:`ais_running`."""
-        return engine._sync(self.ais_running, name="Timer.is_running")
+        return engine._blocking(self.ais_running, name="Timer.is_running")
 
 
 _timer_counts: dict[str, int] = {}

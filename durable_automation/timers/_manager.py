@@ -371,7 +371,7 @@ class TimerManager:
 
     def status(self, timer_id: str) -> TimerStatus | None:
         """Sync twin of :meth:`astatus`."""
-        return engine._sync(self.astatus, timer_id, name="TimerManager.status")
+        return engine._blocking(self.astatus, timer_id, name="TimerManager.status")
 
     async def atimer_ids(self) -> list[str]:
         """Ids of the running timers of this manager's scope (on the server)."""
@@ -379,7 +379,7 @@ class TimerManager:
 
     def timer_ids(self) -> list[str]:
         """Sync twin of :meth:`atimer_ids`."""
-        return engine._sync(self.atimer_ids, name="TimerManager.timer_ids")
+        return engine._blocking(self.atimer_ids, name="TimerManager.timer_ids")
 
     async def atimer_count(self) -> int:
         """How many timers of this manager's scope are running on the server (one-shots
@@ -388,7 +388,7 @@ class TimerManager:
 
     def timer_count(self) -> int:
         """Sync twin of :meth:`atimer_count`."""
-        return engine._sync(self.atimer_count, name="TimerManager.timer_count")
+        return engine._blocking(self.atimer_count, name="TimerManager.timer_count")
 
 
 def _quote(value: str) -> str:

@@ -316,5 +316,5 @@ def test_reschedule_arriving_with_the_start_is_kept(dev_worker):
             await asyncio.sleep(0.05)
         raise AssertionError("the run never reported its start time")
 
-    state = engine._sync(start_with_move, name="test")
+    state = engine._blocking(start_with_move, name="test")
     assert state.deadline == moved

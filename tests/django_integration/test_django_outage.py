@@ -89,7 +89,7 @@ def test_saves_while_temporal_is_down_are_delivered_once_after_restart(restartab
             f"WorkflowType = 'tb_booking_paid_handler' AND TaskQueue = '{engine.task_queue}'"
         )).count
 
-    eventually(lambda: engine._sync(count, name="count") == N, timeout=20,
+    eventually(lambda: engine._blocking(count, name="count") == N, timeout=20,
                message="exactly one handler run per event")
     assert sorted(_handled()) == sorted(f"down-{i}" for i in range(N))
 

@@ -39,14 +39,14 @@ if mode in ("off", "django"):
 else:
     import helper_tasks
     timer = Timer(1, helper_tasks.beat, name=f"rules-{uuid.uuid4().hex[:8]}").start()
-    queue = engine._sync(describe, timer.id, name="describe").task_queue
+    queue = engine._blocking(describe, timer.id, name="describe").task_queue
     print("queue", queue, flush=True)
     print("local", running_local_queue(), flush=True)
     if running_local_queue():
         time.sleep(1.5)
         timer.stop()
     else:
-        engine._sync(terminate, timer.id, name="terminate")
+        engine._blocking(terminate, timer.id, name="terminate")
 '''
 
 HELPER = '''
