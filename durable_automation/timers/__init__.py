@@ -28,12 +28,10 @@ name. See ``docs/timers.md``.
 
 from __future__ import annotations
 
-from . import _component as _timers_component  # noqa: F401  (registers the worker component)
+from . import _component  # noqa: F401 - registers the timers' worker component
 from ._client import (
     DebounceHandle,
-    SchedulePolicy,
     TaskHandle,
-    Timer,
     adebounce_task,
     aschedule_task,
     debounce_task,
@@ -41,6 +39,7 @@ from ._client import (
 )
 from ._manager import CronConfig, IntervalConfig, OneShotConfig, TimerConfig, TimerManager
 from ._tasks import TaskDefinition, TaskInfo, resolve_task, task, task_info, unregister_task
+from ._timer import SchedulePolicy, Timer
 from ._wire import DebounceStatus, TimerStatus
 
 __all__ = [

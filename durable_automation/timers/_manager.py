@@ -32,10 +32,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from .._client.engine import engine
 from .._core.settings import get_settings
 from ..exceptions import InvalidScheduleError
-from ._client import astop_timer_workflow_ex
 from ._cron import next_fire_times, parse_cron, resolve_zone
 from ._deferred import DEFERRED, CallQueue
 from ._local_worker import atask_queue_for
+from ._timer import astop_timer_workflow_ex
 from ._wire import TIMER_WORKFLOW, TimerSpec, TimerStatus
 
 __all__ = ["CronConfig", "IntervalConfig", "OneShotConfig", "TimerConfig", "TimerManager"]
