@@ -30,7 +30,7 @@ from ..exceptions import (
     InvalidScheduleError,
     TemporalServiceError,
 )
-from ._client import to_timedelta
+from ._client import TaskRef, to_timedelta
 from ._deferred import DEFERRED, CallQueue
 from ._local_worker import atask_queue_for
 from ._tasks import TaskCall, close_gate, open_gate, resolve_task
