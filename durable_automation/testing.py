@@ -27,15 +27,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.history.v1 import HistoryEvent
-from temporalio.api.workflow.v1 import PendingActivityInfo
-from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 
@@ -45,32 +41,10 @@ from ._client.engine import _Binding, engine
 from ._core.errors import sdk_error
 from ._core.runtime import LoopThread, call_async
 from ._core.wire import STATE_QUERY, RunState
-from .exceptions import RunWaitsForeverError
+from ._virtual_time import in_backoff, next_deadline, reacting, waits_forever
 from .worker import AutomationWorker
 
 __all__ = ["TimeMachine", "time_machine"]
-
-# History events that give a run new work: after the last completed workflow task, one of
-# these means the run has not reacted yet, whatever a (stale) query says.
-_NEW_WORK = frozenset({
-    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
-    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
-    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
-    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
-    EventType.EVENT_TYPE_TIMER_FIRED,
-    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
-    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
-    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ADMITTED,
-    EventType.EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_SIGNALED,
-    EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
-    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED,
-    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED,
-    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED,
-})
 
 # Smallest step when a deadline is already due but has not fired yet (server rounding);
 # repeated stalls double it, so an estimate that is a little early cannot spin.
@@ -239,7 +213,7 @@ class TimeMachine:
         if raw.HasField("pending_workflow_task"):
             return True
         for activity in raw.pending_activities:
-            return not _in_backoff(activity)
+            return not in_backoff(activity)
         # The test server does not always report a pending workflow task: a run of ours
         # that says it is running a step with no activity pending is between tasks.
         try:
@@ -251,7 +225,7 @@ class TimeMachine:
         # The query answers from the run's last completed task, so it can be stale: a
         # timer that just fired, or a signal just received, shows only in the history.
         try:
-            return _reacting((await handle.fetch_history()).events)
+            return reacting((await handle.fetch_history()).events)
         except Exception:  # noqa: BLE001 - gone meanwhile: nothing to wait for
             return False
 
@@ -277,7 +251,7 @@ class TimeMachine:
                 return
             if description.status != WorkflowExecutionStatus.RUNNING:
                 return
-            reacting, deadline = await _next_deadline(handle, description)
+            reacting, deadline = await next_deadline(handle, description)
             if reacting:
                 # Settled by the run's (stale) state, but its history holds work it has
                 # not processed yet: wait for it before reading any deadline.
@@ -294,9 +268,9 @@ class TimeMachine:
             if deadline is None:
                 # A last look after a pause, in case the server was still recording.
                 await asyncio.sleep(0.05)
-                if (await _next_deadline(handle, description))[0]:
+                if (await next_deadline(handle, description))[0]:
                     continue
-                raise await _waits_forever(handle, run_id)
+                raise await waits_forever(handle, run_id)
             step = deadline - await self.env.get_current_time()
             if step <= timedelta(0):
                 # Due but not fired yet: nudge, a little more each time it stays stuck.
@@ -305,99 +279,6 @@ class TimeMachine:
             else:
                 stall = 0
             await self.env.sleep(step)
-
-
-def _in_backoff(activity: PendingActivityInfo) -> bool:
-    """Whether a pending step activity waits out a retry backoff (idle until time moves).
-
-    Its last attempt ended after it last started, and no new attempt has begun. (The
-    test server reports such an activity as STARTED and leaves next_attempt_schedule_time
-    unset, so the timestamps are what tell.)
-    """
-    ended = activity.last_attempt_complete_time
-    return (
-        activity.attempt > 1
-        and activity.HasField("last_failure")
-        and ended.seconds > 0
-        and ended.ToNanoseconds() >= activity.last_started_time.ToNanoseconds()
-    )
-
-
-async def _next_deadline(
-    handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
-) -> tuple[bool, datetime | None]:
-    """Whether the run still has unprocessed work, and the earliest time at which something
-    it waits for happens by itself: a pending timer (sleeps, wait timeouts, start offsets,
-    delays) or the end of a retry backoff.
-
-    Read from the run's history, so it works for every kind of run (automations, delayed
-    tasks, debounces, agents) and needs nothing from the workflow code.
-    """
-    timers: dict[str, datetime] = {}
-    retry_policies: dict[str, Any] = {}
-    history = await handle.fetch_history()
-    for event in history.events:
-        kind = event.event_type
-        if kind == EventType.EVENT_TYPE_TIMER_STARTED:
-            started = event.timer_started_event_attributes
-            timers[started.timer_id] = (
-                event.event_time.ToDatetime(tzinfo=UTC) + started.start_to_fire_timeout.ToTimedelta()
-            )
-        elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
-            timers.pop(event.timer_fired_event_attributes.timer_id, None)
-        elif kind == EventType.EVENT_TYPE_TIMER_CANCELED:
-            timers.pop(event.timer_canceled_event_attributes.timer_id, None)
-        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            scheduled = event.activity_task_scheduled_event_attributes
-            retry_policies[scheduled.activity_id] = scheduled.retry_policy
-    deadlines = list(timers.values())
-    for activity in description.raw_description.pending_activities:
-        if _in_backoff(activity):
-            deadlines.append(_retry_at(activity, retry_policies.get(activity.activity_id)))
-    return _reacting(history.events), (min(deadlines) if deadlines else None)
-
-
-def _reacting(events: Sequence[HistoryEvent]) -> bool:
-    """Whether the history holds new work after the run's last completed workflow task."""
-    for event in reversed(events):
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            return False
-        if event.event_type in _NEW_WORK:
-            return True
-    return False
-
-
-def _retry_at(activity: PendingActivityInfo, policy: Any) -> datetime:
-    """When the next attempt of an activity in backoff starts."""
-    if activity.HasField("next_attempt_schedule_time") and activity.next_attempt_schedule_time.seconds:
-        return activity.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
-    if activity.HasField("current_retry_interval") and activity.current_retry_interval.ToNanoseconds():
-        interval = activity.current_retry_interval.ToTimedelta()
-    else:
-        # Temporal's defaults: 1 s, doubling, capped at 100 × the initial interval.
-        initial = timedelta(seconds=1)
-        coefficient = 2.0
-        maximum: timedelta | None = None
-        if policy is not None:
-            if policy.HasField("initial_interval") and policy.initial_interval.ToNanoseconds():
-                initial = policy.initial_interval.ToTimedelta()
-            coefficient = policy.backoff_coefficient or coefficient
-            if policy.HasField("maximum_interval") and policy.maximum_interval.ToNanoseconds():
-                maximum = policy.maximum_interval.ToTimedelta()
-        # ``attempt`` is the attempt about to start: the first retry waits ``initial``.
-        interval = initial * coefficient ** max(activity.attempt - 2, 0)
-        interval = min(interval, maximum or initial * 100)
-    return activity.last_attempt_complete_time.ToDatetime(tzinfo=UTC) + interval
-
-
-async def _waits_forever(handle: WorkflowHandle[Any, Any], run_id: str) -> RunWaitsForeverError:
-    """The error for a run that nothing but a signal can end; names what it waits for."""
-    try:
-        state = await handle.query(STATE_QUERY, result_type=RunState)
-    except Exception:  # noqa: BLE001 - not an automation run (a hub, a task): say less
-        return RunWaitsForeverError(run_id, None)
-    detail = f" (step {state.step})" if state.step else ""
-    return RunWaitsForeverError(run_id, state.waiting_for, detail)
 
 
 _runtime: Runtime | None = None
