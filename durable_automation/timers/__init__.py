@@ -28,7 +28,7 @@ name. See ``docs/timers.md``.
 
 from __future__ import annotations
 
-from . import _component  # noqa: F401 - registers the timers' worker component
+from . import _install  # noqa: F401 - plugs timers into the core
 from ._client import (
     DebounceHandle,
     TaskHandle,

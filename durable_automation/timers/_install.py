@@ -1,4 +1,4 @@
-"""Registers the timer subsystem's Temporal workflows and activities on every worker.
+"""How timers plug into the core: their Temporal workflows and activities on every worker.
 
 Imported by ``durable_automation.timers`` (which ``durable_automation.worker`` imports), so any worker can
 run timers, delayed and debounced tasks and scheduled tasks, whether or not the
