@@ -64,7 +64,7 @@ def run(owner_pid: int, binary: str, pid_file: str, log_file: str, args: Sequenc
     os.setsid()
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     child = subprocess.Popen([binary, *args], stdout=out, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, preexec_fn=_die_with(os.getpid()))  # noqa: PLW1509 - one thread here
+                             stdin=subprocess.DEVNULL, preexec_fn=_die_with(os.getpid()))
     with open(pid_file + ".tmp", "w") as handle:
         handle.write(f"{child.pid}\n")
     os.replace(pid_file + ".tmp", pid_file)

@@ -78,9 +78,8 @@ async def next_deadline(
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_TIMER_STARTED:
             started = event.timer_started_event_attributes
-            timers[started.timer_id] = (
-                event.event_time.ToDatetime(tzinfo=UTC) + started.start_to_fire_timeout.ToTimedelta()
-            )
+            timers[started.timer_id] = (event.event_time.ToDatetime(tzinfo=UTC)
+                                        + started.start_to_fire_timeout.ToTimedelta())
         elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
             timers.pop(event.timer_fired_event_attributes.timer_id, None)
         elif kind == EventType.EVENT_TYPE_TIMER_CANCELED:
@@ -107,12 +106,14 @@ def reacting(events: Sequence[HistoryEvent]) -> bool:
 
 def _retry_at(activity: PendingActivityInfo, policy: Any) -> datetime:
     """When the next attempt of an activity in backoff starts."""
-    if activity.HasField("next_attempt_schedule_time") and activity.next_attempt_schedule_time.seconds:
+    next_attempt = activity.next_attempt_schedule_time
+    if activity.HasField("next_attempt_schedule_time") and next_attempt.seconds:
         return activity.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
-    if activity.HasField("current_retry_interval") and activity.current_retry_interval.ToNanoseconds():
+    current = activity.current_retry_interval
+    if activity.HasField("current_retry_interval") and current.ToNanoseconds():
         interval = activity.current_retry_interval.ToTimedelta()
     else:
-        # Temporal's defaults: 1 s, doubling, capped at 100 × the initial interval.
+        # Temporal's defaults: 1 s, doubling, capped at 100 * the initial interval.
         initial = timedelta(seconds=1)
         coefficient = 2.0
         maximum: timedelta | None = None

@@ -32,6 +32,7 @@ on the terminal. A process that never started a runtime, or that called
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import os
 import sys
@@ -157,10 +158,8 @@ def _exit_at_shutdown() -> None:
         atexit._run_exitfuncs()
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError):  # closed or broken: nothing to save
                 stream.flush()
-            except (OSError, ValueError):  # closed or broken: nothing left to save
-                pass
         os._exit(_exit_pending)
 
 

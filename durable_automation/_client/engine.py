@@ -206,7 +206,8 @@ class Engine(EventRouting):
         attributes = None
         if get_settings().search_attributes:
             kind = registry.workflows[name].kind if name in registry.workflows else "handler"
-            attributes = search.for_start(name, kind, start.event.entity_ref if start.event else None)
+            entity_ref = start.event.entity_ref if start.event else None
+            attributes = search.for_start(name, kind, entity_ref)
         try:
             await binding.client.start_workflow(
                 name, start, id=run_id, task_queue=binding.task_queue,
@@ -236,7 +237,8 @@ class Engine(EventRouting):
                 waiting run; nothing was delivered and every run keeps waiting.
         """
         if payload is not None and not isinstance(payload, dict):
-            raise SignalPayloadError(f"A signal payload must be a dict, got {type(payload).__name__}")
+            raise SignalPayloadError(
+                f"A signal payload must be a dict, got {type(payload).__name__}")
         return await self._on_loop(self._deliver, signal, payload)
 
     def signal(self, signal: str, payload: dict[str, Any] | None = None) -> int:

@@ -169,7 +169,7 @@ class StepLogFilter(logging.Filter):
     so this filter is only needed where records are created before that, or in a
     logging config that wants to say so explicitly::
 
-        LOGGING = {"filters": {"steps": {"()": "durable_automation._observability.StepLogFilter"}}, ...}
+        LOGGING = {"filters": {"steps": {"()": "durable_automation.observability.StepLogFilter"}}}
     """
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -68,7 +68,7 @@ class Run:
 
     # ── result ────────────────────────────────────────────────────────────────────
 
-    async def aresult(self, timeout: float | None = None) -> dict[str, Any]:
+    async def aresult(self, timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109
         """Wait for the run to end and return its ``complete(...)`` result.
 
         Raises:
@@ -80,7 +80,7 @@ class Run:
         """
         return await self._engine._on_loop(self._result, timeout)
 
-    async def _result(self, timeout: float | None) -> dict[str, Any]:
+    async def _result(self, timeout: float | None) -> dict[str, Any]:  # noqa: ASYNC109
         handle = await self._handle()
         # Under time_machine, the binding drives virtual time until this run ends
         # (Temporal's test server would otherwise leave it waiting forever).
@@ -109,7 +109,8 @@ class Run:
     # ── status and state ─────────────────────────────────────────────────────────
 
     async def astatus(self) -> RunStatus:
-        """``running``, ``waiting`` (sleeping, waiting or scheduled), ``completed``, ``failed``, ``cancelled``."""
+        """``running``, ``waiting`` (sleeping, waiting or scheduled), ``completed``, ``failed``
+        or ``cancelled``."""
         return await self._engine._on_loop(self._status)
 
     async def _status(self) -> RunStatus:

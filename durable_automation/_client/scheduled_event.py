@@ -141,7 +141,8 @@ class ScheduledEventWorkflow:
                 )
                 try:
                     await workflow.wait_condition(
-                        lambda: self._due != target, timeout=remaining,
+                        lambda: self._due != target,  # noqa: B023 - awaited in this iteration
+                        timeout=remaining,
                         timeout_summary=f"{event.name} due {target.isoformat(timespec='seconds')}",
                     )
                     continue  # moved: re-arm for the new time

@@ -54,7 +54,8 @@ def _duration(value: timedelta | float, what: str) -> timedelta:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = timedelta(seconds=value)
     if not isinstance(value, timedelta):
-        raise InvalidCommandError(f"{what} must be a timedelta or a number of seconds, got {value!r}")
+        raise InvalidCommandError(
+            f"{what} must be a timedelta or a number of seconds, got {value!r}")
     if value < timedelta(0):
         raise InvalidCommandError(f"{what} must not be negative, got {value}")
     return value

@@ -101,7 +101,8 @@ class HandlerDefinition:
         ignores_claims: Run even when an agent has claimed the event.
         timeout: Longest one attempt may run (default: the ``STEP_TIMEOUT`` setting).
         debounce_window: Set for a debounced handler: it runs once a key's events have
-            been quiet this long, with all of them (see :class:`~durable_automation.events.EventBatch`).
+            been quiet this long, with all of them (see
+            :class:`~durable_automation.events.EventBatch`).
         debounce_key: Groups a debounced handler's events: a function of the event or a
             ``{{ event.<field> }}`` template (``None``: one group).
         max_wait: Run a debounced handler at the latest this long after a window's first event.

@@ -151,7 +151,7 @@ class RunProgram:
         name: str,
         step: str,
         retry: RetryPolicy | None,
-        timeout: timedelta | None,
+        start_to_close: timedelta | None,
         step_input: StepInput,
     ) -> StepOutcome:
         """Run user code as the activity ``<name>.<step>``; a failure fails the run."""
@@ -162,7 +162,7 @@ class RunProgram:
                 f"{name}.{step}",
                 step_input,
                 result_type=StepOutcome,
-                start_to_close_timeout=timeout or defaults.step_timeout,
+                start_to_close_timeout=start_to_close or defaults.step_timeout,
                 heartbeat_timeout=defaults.heartbeat_timeout,
                 retry_policy=retry,
                 summary=step,

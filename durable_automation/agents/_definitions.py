@@ -167,7 +167,8 @@ class AgentDefinition:
 
 
 def agent_id(name: str, key: str, discriminator: str | None = None) -> str:
-    """Workflow id of an agent instance: ``agent:<name>:<key>`` (``:<event id>`` if not singleton)."""
+    """Workflow id of an agent instance: ``agent:<name>:<key>`` (plus ``:<event id>`` when
+    not a singleton)."""
     base = f"{AGENT_ID_PREFIX}{name}:{key}"
     return f"{base}:{discriminator}" if discriminator else base
 
@@ -283,7 +284,8 @@ def _register_agent(
             timeout=mark["timeout"], takes_event=len(params) >= 3, route=route,
         )
     if spawn_on is None and not handlers:
-        problems.append(f"{label} has neither spawn_on nor any @handler; it could never do anything")
+        problems.append(
+            f"{label} has neither spawn_on nor any @handler; it could never do anything")
     spawn_route, why = _plan(agent_items, key_items, None, singleton)
     if why and spawn_on:
         problems.append(f"{label}: {why}")
@@ -345,13 +347,14 @@ def _plan(
     items = handler_items if handler_items is not None else agent_items
     by_field = {i.ctx_field: i for i in items if i.ctx_field and i.lookup == "exact"}
     if singleton and all(k.ctx_field in by_field for k in key_items):
-        chosen = tuple(by_field[k.ctx_field] for k in key_items)
+        chosen = tuple(by_field[k.ctx_field or ""] for k in key_items)
         rest = tuple(i for i in items if i not in chosen)
         return Route("direct", items, key_items=chosen, predicates=rest), None
     routable = [i for i in items if i.routable]
     # Prefer an item on a key field: its buckets hold the fewest agents.
     keyed = [i for i in routable if any(i.ctx_field == k.ctx_field for k in key_items)]
-    chosen_item = (keyed or routable or [None])[0]
+    candidates = keyed or routable
+    chosen_item = candidates[0] if candidates else None
     if chosen_item is None:
         return Route("direct", items), (
             "its match cannot find an agent: it needs an exact or __in lookup on a "

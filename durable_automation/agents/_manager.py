@@ -50,7 +50,9 @@ class AgentManager:
 
     @staticmethod
     def get(name: str, key: str) -> AgentRun:
-        """A handle on the instance of ``name`` with identity ``key`` (``"id=42"``); no call is made."""
+        """A handle on the instance of ``name`` with identity ``key`` (``"id=42"``).
+
+        No server call is made."""
         return AgentRun(engine, agent_id(name, key))
 
     @staticmethod

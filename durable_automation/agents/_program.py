@@ -17,6 +17,7 @@ plain dicts and are validated here, so a bad payload is logged, never a stuck ta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -157,13 +158,11 @@ class _AgentProgram:
                 continue
             self._details(timers)
             timeout = (timers[0].due - now) if timers else None
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: bool(self.inbox) or self.completing, timeout=timeout,
                     timeout_summary=timers[0].label if timers else None,
                 )
-            except TimeoutError:
-                pass
 
     def _snapshot(self) -> AgentStart:
         return AgentStart(

@@ -66,7 +66,8 @@ def _handler_decorator(kind: HandlerKind) -> Callable[..., Callable[[F], F]]:
 
 
 on_event = _handler_decorator("occurred")
-on_event.__doc__ = """Run the decorated function (it receives the event) each time ``event_name`` occurs.
+on_event.__doc__ = """Run the decorated function (it receives the event) each time ``event_name``
+occurs.
 
 Args:
     event_name: The event to handle.
@@ -91,6 +92,8 @@ Raises:
     DefinitionError: An option is invalid, or options are combined that cannot be.
 """
 on_event_created = _handler_decorator("created")
-on_event_created.__doc__ = """Run the decorated function when an ``event_name`` event is created (scheduled)."""
+on_event_created.__doc__ = (
+    """Run the decorated function when an ``event_name`` event is created (scheduled).""")
 on_event_cancelled = _handler_decorator("cancelled")
-on_event_cancelled.__doc__ = """Run the decorated function when an ``event_name`` event is cancelled."""
+on_event_cancelled.__doc__ = (
+    """Run the decorated function when an ``event_name`` event is cancelled.""")

@@ -164,7 +164,9 @@ class SchedulerStatus:
         entry.enabled = facts.enabled
         entry.task = facts.task or entry.task
         # run_task runs outside the schedule, so its start may be newer than the schedule's.
-        if facts.last_run is not None and (entry.last_run is None or facts.last_run > entry.last_run):
+        newer = entry.last_run is None or (
+            facts.last_run is not None and facts.last_run > entry.last_run)
+        if facts.last_run is not None and newer:
             entry.last_run = facts.last_run
         entry.next_run = facts.next_run
         return entry

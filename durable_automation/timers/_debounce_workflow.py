@@ -21,6 +21,7 @@ new item during the linger opens the next window as usual.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -98,13 +99,11 @@ class DebounceWorkflow:
             # it existed), and the patch marks their histories.
             if (not self._buffer and self._linger is not None
                     and workflow.patched("debounce-linger")):
-                try:
+                with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
                         lambda: bool(self._buffer), timeout=self._linger,
                         timeout_summary=f"remember ids {format_duration(self._linger)}",
                     )
-                except TimeoutError:
-                    pass
             if not self._buffer:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._buffer:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import contextlib
 import os
 import signal
 import sys
@@ -139,16 +140,12 @@ def _hard_exit() -> None:
     _in_hard_exit = True
     # Run the atexit handlers registered before this one (they would run after it),
     # e.g. logging's flush and coverage's save; this handler's own re-entry returns.
-    try:
+    with contextlib.suppress(Exception):  # a failing handler must not skip the exit
         atexit._run_exitfuncs()
-    except Exception:  # noqa: BLE001, S110 - a failing handler must not skip the exit
-        pass
     status = _exit_status if _exit_status is not None else 0
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(Exception):  # closed, or a broken pipe
             stream.flush()
-        except Exception:  # noqa: BLE001, S110 - closed or broken pipe
-            pass
     if status == "sigint":
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)

@@ -1,8 +1,9 @@
 """How timers plug into the core: their Temporal workflows and activities on every worker.
 
-Imported by ``durable_automation.timers`` (which ``durable_automation.worker`` imports), so any worker can
-run timers, delayed and debounced tasks and scheduled tasks, whether or not the
-process that created them imported :mod:`durable_automation.timers`.
+Imported by ``durable_automation.timers`` (which ``durable_automation.worker``
+imports), so any worker can run timers, delayed and debounced tasks and scheduled
+tasks, whether or not the process that created them imported
+:mod:`durable_automation.timers`.
 """
 
 from __future__ import annotations

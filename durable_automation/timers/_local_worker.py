@@ -18,13 +18,13 @@ Which queue a timer or task runs on (:func:`atask_queue_for`):
    worker can run raises :class:`~durable_automation.exceptions.ConfigurationError`.
 4. With the default (``None``): the local queue when no configured worker can run the
    callable (for a ``TimerManager``, which runs no callable: outside Django when no
-   ``AUTOMATION_MODULES`` are configured, i.e. a plain script) (it is local, see ``_tasks.is_local_callable``, or, outside Django, its
-   module is not among ``AUTOMATION_MODULES``), else the configured queue. In a
-   Django process (Django settings configured) the local worker never starts
-   implicitly: a web process has a configured worker for the project's tasks, and
-   several forked web workers must not each run timers. There a local callable
-   raises ``ConfigurationError`` saying to use a module-level ``@task`` or set
-   ``TIMERS_IN_PROCESS``.
+   ``AUTOMATION_MODULES`` are configured, i.e. a plain script) (it is local, see
+   ``_tasks.is_local_callable``, or, outside Django, its module is not among
+   ``AUTOMATION_MODULES``), else the configured queue. In a Django process (Django
+   settings configured) the local worker never starts implicitly: a web process has a
+   configured worker for the project's tasks, and several forked web workers must not
+   each run timers. There a local callable raises ``ConfigurationError`` saying to use
+   a module-level ``@task`` or set ``TIMERS_IN_PROCESS``.
 
 The local queue's name stays the same across restarts of the same program:
 ``<TASK_QUEUE>-local-<host>-<script stem>-<hash of its absolute path>``. So a durable
@@ -36,8 +36,8 @@ lost. When the script starts again and starts the same timer (same name) it
 attaches to it and ticks resume: a FIXED timer skips the ticks it missed (no
 burst), a DELAY timer ticks at once; a callback that was running when the script
 died runs again (at least once). Stopping such a timer from another process works
-too: the stop finds no worker to take it and terminates the timer. Two copies of the same script on one host
-share the queue, and either may run the other's ticks.
+too: the stop finds no worker to take it and terminates the timer. Two copies of the
+same script on one host share the queue, and either may run the other's ticks.
 
 Lifecycle: the worker starts on the engine's loop the first time it is needed. At
 interpreter exit it drains: deferred calls (``_deferred``) finish first, then the

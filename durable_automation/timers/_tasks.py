@@ -250,7 +250,7 @@ class TaskInfo:
         task: Task name.
         origin: What ran it: ``delayed``, ``debounce``, ``timer`` or ``schedule``.
         key: The timer's name, the debounce key, the delayed run's id or the schedule's task.
-        tick: Timer tick number (``start + tick × interval`` for FIXED timers); for a
+        tick: Timer tick number (``start + tick * interval`` for FIXED timers); for a
             debounce, the window number (1 for the key's first flush).
         scheduled_at: When this run was due (virtual time under ``time_machine``).
         attempt: Temporal attempt number (1 unless retried).

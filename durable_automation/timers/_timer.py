@@ -49,7 +49,7 @@ __all__ = ["SchedulePolicy", "Timer", "astop_timer_workflow", "astop_timer_workf
 class SchedulePolicy(enum.Enum):
     """How a :class:`Timer` places its ticks.
 
-    FIXED: ``start + N × interval`` (drift-free; ticks missed by an overrun are skipped).
+    FIXED: ``start + N * interval`` (drift-free; ticks missed by an overrun are skipped).
     DELAY: ``completion + interval`` (a fixed gap after each callback).
     """
 
@@ -143,7 +143,7 @@ class Timer:
     which the in-process worker serves (see ``_local_worker``). Callbacks may be sync
     or async.
 
-    Guarantees: callbacks never overlap; FIXED keeps ``start + N × interval`` and
+    Guarantees: callbacks never overlap; FIXED keeps ``start + N * interval`` and
     skips ticks an overrun missed; DELAY waits ``interval`` after each callback; once
     :meth:`stop` returns, no callback begins. Tick 0 fires at ``start()``.
 

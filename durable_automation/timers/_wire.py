@@ -44,7 +44,7 @@ class TimerSpec(_Wire):
 
     Attributes:
         name: The timer's name (its workflow id is ``timer:<name>``).
-        kind: ``fixed`` (``anchor + N × interval``), ``delay`` (``completion + interval``),
+        kind: ``fixed`` (``anchor + N * interval``), ``delay`` (``completion + interval``),
             ``cron`` or ``one_shot``.
         call: The task to run on each tick (Timer), or ``None`` when ``event`` is set.
         event: The event to emit on each firing (TimerManager).

@@ -5,7 +5,7 @@ or one-shot timer: it sleeps on a Temporal timer until the next tick, runs the t
 (the task through ``durable_automation.run_task``, or a TimerManager event through
 ``durable_automation.emit_timer_event``), then works out the next tick:
 
-* FIXED: ``anchor + N × interval``; after a tick that overran, the next N is the
+* FIXED: ``anchor + N * interval``; after a tick that overran, the next N is the
   first grid point not in the past, so missed ticks are skipped, never burst;
 * DELAY: ``completion + interval``;
 * cron: the next fire time after the tick (``durable_automation.cron_next``, an
@@ -21,6 +21,7 @@ continue-as-new), so a timer keeps its phase across worker and server restarts.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -103,13 +104,11 @@ class TimerWorkflow:
             wait = target - workflow.now()
             if wait > timedelta(0):
                 workflow.set_current_details(f"Next tick {self._tick} at {target.isoformat()}")
-                try:
+                with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
                         lambda: self._stopped, timeout=wait,
                         timeout_summary=f"tick {self._tick} ({_describe(spec)})",
                     )
-                except TimeoutError:
-                    pass
             if self._stopped:
                 break
             await self._fire(target)

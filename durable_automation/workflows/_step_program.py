@@ -46,16 +46,16 @@ class StepProgram(RunProgram):
     async def _run_steps(self, definition: WorkflowDefinition, start: StartInput) -> Any:
         self._context = dict(start.context)
         self._executions = start.executions
-        for wake in start.wakes:
-            if wake.seq is not None:
-                self._wakes[wake.seq] = wake
+        for recorded in start.wakes:
+            if recorded.seq is not None:
+                self._wakes[recorded.seq] = recorded
         offset_label = definition.event_name or definition.name
         if definition.offset:
             offset_label = f"{offset_label} {format_duration(definition.offset)}"
         await self.gate(start.start_at, offset_label)
 
         step = start.step or definition.start_step
-        wake = start.resume_wake
+        wake: WakeWire | None = start.resume_wake
         visits: Counter[str] = Counter(start.visits)
         while True:
             if workflow.info().is_continue_as_new_suggested():
