@@ -159,8 +159,8 @@ def test_pytest_cov_measures_the_sdk_module_level_lines(tmp_path: Path):
     files = json.loads((root / "cov.json").read_text())["files"]
     package = Path(durable_automation.__file__).parent
     workflows = next(data for name, data in files.items()
-                     if Path(name).resolve() == (package / "workflows.py").resolve())
-    source = (package / "workflows.py").read_text().splitlines()
+                     if Path(name).resolve() == (package / "workflows" / "__init__.py").resolve())
+    source = (package / "workflows" / "__init__.py").read_text().splitlines()
     module_level = [n for n, text in enumerate(source, 1)
                     if text.startswith(("from ", "import ", "__all__"))]
     assert module_level
