@@ -104,7 +104,8 @@ def listeners(port: int) -> list[tuple[int, str]]:
         try:
             if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
                 argv = (entry / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-                found.append((int(entry.name), shlex.join(a.decode(errors="replace") for a in argv)))
+                command = shlex.join(a.decode(errors="replace") for a in argv)
+                found.append((int(entry.name), command))
         except OSError:
             continue  # gone meanwhile, or not ours to read
     return found
@@ -129,7 +130,8 @@ def _refuse_busy(host: str, port: int, what: str) -> None:
             break
         time.sleep(0.2)
     who = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in holders) or "a process this user cannot see"
-    stop = f" Stop it (`kill {' '.join(str(pid) for pid, _ in holders)}`)" if holders else " Stop it"
+    pids = " ".join(str(pid) for pid, _ in holders)
+    stop = f" Stop it (`kill {pids}`)" if holders else " Stop it"
     raise ConfigurationError(
         f"{host}:{port} is already in use ({what} port), by {who}.{stop} or choose "
         "another port (`durable-automation dev --port ... --ui-port ...`)."
@@ -145,7 +147,8 @@ class DevServer:
         port: gRPC frontend port (``None`` = a free one).
         ui_port: Web UI port (``None`` = a free one); ignored when ``ui`` is false.
         ui: Serve the web UI.
-        dynamic_config: Extra dynamic config, e.g. ``{"limit.historyCount.suggestContinueAsNew": 100}``.
+        dynamic_config: Extra dynamic config, e.g.
+            ``{"limit.historyCount.suggestContinueAsNew": 100}``.
         log_file: Where the server's own output goes (default: discarded).
     """
 
@@ -213,9 +216,10 @@ class DevServer:
                 "from durable_automation._server_guard import main; main()")
         log = os.fspath(Path(self.log_file).resolve()) if self.log_file else ""
         path = Path(workdir) / "temporal"
+        argv = [sys.executable, "-c", code, str(os.getpid()), binary, self._pid_file(workdir), log]
         path.write_text(
             "#!/bin/sh\n"
-            f"exec {shlex.join([sys.executable, '-c', code, str(os.getpid()), binary, self._pid_file(workdir), log])} \"$@\"\n"
+            f"exec {shlex.join(argv)} \"$@\"\n"
         )
         path.chmod(0o700)
         return str(path)
@@ -301,7 +305,8 @@ class DevServer:
         # The frontend answers before namespaces are ready; ask for one.
         from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
-        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace="default"))
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace="default"))
 
     async def connect(self, namespace: str = "default") -> Client:
         """A client for this server using the SDK's data converter."""
@@ -323,7 +328,7 @@ class DevServer:
         return not _is_zombie(pid)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Stop gracefully (SIGINT through ``start_local``), killing it if it does not exit in time."""
+        """Stop gracefully (SIGINT through ``start_local``); kill it if it does not exit in time."""
         env, loop = self._env, self._loop
         self._env = None
         try:

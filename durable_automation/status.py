@@ -81,7 +81,7 @@ def format_table(rows: Sequence[StatusRow], now: datetime | None = None) -> str:
         lines.append((row.kind, row.name, row.state, wake, row.detail, row.id))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip()
         for line in lines
     )
 

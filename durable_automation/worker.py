@@ -23,16 +23,9 @@ from . import agents, events, scheduler, timers, workflows  # noqa: F401
 from ._client.connect import connect
 from ._core.registry import import_automation_modules, registry
 from ._core.settings import Settings, get_settings
-from ._worker.assembly import (  # noqa: F401 - replayer, workflow_classes: for replay tests
-    AutomationWorker,
-    replayer,
-    sandbox_runner,
-    workflow_classes,
-)
+from ._worker.assembly import AutomationWorker, replayer, sandbox_runner, workflow_classes
 
-# replayer and workflow_classes are importable too, for replay tests; the public surface
-# (pinned by tests/test_public_api.py) stays the three names below.
-__all__ = ["AutomationWorker", "run_worker", "sandbox_runner"]
+__all__ = ["AutomationWorker", "replayer", "run_worker", "sandbox_runner", "workflow_classes"]
 
 log = logging.getLogger("durable_automation.worker")
 

@@ -220,7 +220,7 @@ def test_names_import_while_the_django_app_registry_is_loading(tmp_path: Path):
     _python(
         "import django; django.setup(); "
         "from django_integration._tracking import tracked_models; "
-        "from durable_automation._core.registry import registry; "
+        "from durable_automation._registry import registry; "
         "assert [m.__name__ for m in tracked_models()] == ['Order'], tracked_models(); "
         "assert 'early_order_paid' in registry.event_names(), registry.event_names()",
         cwd=tmp_path, env={"DJANGO_SETTINGS_MODULE": "early_settings", "PYTHONPATH": f"{tmp_path}"},
