@@ -156,4 +156,4 @@ def test_the_scan_sees_imports_inside_functions():
     found = {(f.path, f.module): f for f in _all_imports()}
     crypto = found[("durable_automation/codec.py", "cryptography.hazmat.primitives.ciphers.aead")]
     assert crypto.in_function
-    assert not found[("durable_automation/_cron.py", "croniter")].in_function
+    assert not found[("durable_automation/timers/_cron.py", "croniter")].in_function

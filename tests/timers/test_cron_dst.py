@@ -1,6 +1,6 @@
 """Cron validation and the DST policy, cross-checked against croniter (no server needed).
 
-Policy (docs/timers.md, durable_automation/_cron.py): a nonexistent local time fires at
+Policy (docs/timers.md, durable_automation/timers/_cron.py): a nonexistent local time fires at
 the first instant after the gap; a repeated local time fires once, at its first
 occurrence; times landing on one instant fire once. So every local time of the
 expression fires once per day, never zero or two times.
