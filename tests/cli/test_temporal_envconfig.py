@@ -9,8 +9,9 @@ import pytest
 from django.test import override_settings
 from temporalio.service import TLSConfig
 
-from durable_automation import ConfigurationError, _settings
+from durable_automation import ConfigurationError
 from durable_automation._client.connect import connect, tls_config
+from durable_automation._core import settings as _settings
 from durable_automation._core.runtime import LoopThread
 from durable_automation._core.settings import configure, get_settings
 
