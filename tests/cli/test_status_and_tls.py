@@ -55,7 +55,7 @@ def test_status_lists_schedules(dev_worker):
     scheduler = Scheduler(f"status-{uuid.uuid4().hex[:6]}")
     scheduler.add_task("nightly", status_task, 3600)
     try:
-        listed = engine._sync(collect_status, engine._ensure().client, 500, name="status")
+        listed = engine._blocking(collect_status, engine._ensure().client, 500, name="status")
         row = next(r for r in listed if r.id == scheduler.schedule_id("nightly"))
         # Not started: its schedule waits, paused, with its next run an hour away at most.
         assert row.kind == "schedule" and row.state == "paused", row
