@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from .._core import search
 from .._core.channels import hub_id
 from .._core.definitions import WorkflowDefinition
+from .._core.process_exit import django_configured, install_exit_handler
 from .._core.registry import registry
 from .._core.runtime import LoopThread, call_async, call_sync
 from .._core.settings import get_settings
@@ -112,6 +113,9 @@ class Engine(EventRouting):
                     runner.stop()
                     raise
                 self._binding = _Binding(client, settings.task_queue, runner.loop, owner=runner)
+                # temporalio's core is loaded now, and can crash at interpreter shutdown
+                # (sdk-python #300): a script must still end with its own status.
+                install_exit_handler(hard_exit=not django_configured())
             return self._binding
 
     def close(self) -> None:

@@ -42,8 +42,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 from .._client.engine import engine
+from .._core.process_exit import add_exit_drain, django_configured, install_exit_handler
 from .._core.runtime import call_sync
-from ._exit import add_exit_drain, django_configured, install_exit_handler
 
 __all__ = ["DEFERRED", "CallQueue", "flush_all", "in_running_loop"]
 

@@ -73,11 +73,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .._core.process_exit import add_exit_drain, django_configured, install_exit_handler
 from .._core.settings import get_settings
 from .._worker.assembly import AutomationWorker
 from ..exceptions import ConfigurationError
 from ..timers._tasks import TaskDefinition
-from ._exit import add_exit_drain, django_configured, install_exit_handler
 
 __all__ = ["atask_queue_for", "install_exit_handler", "local_task_queue", "running_local_queue"]
 

@@ -170,3 +170,28 @@ def test_schedule_task_and_debounce_task_run_a_scripts_lambdas(make_script: Any)
     assert script.run(timeout=60) == 0, script.report()
     assert script.texts("result") == ["result later!"], script.report()
     assert script.texts("batch") == ["batch [0, 1, 2]"], script.report()
+
+
+CONNECT_ONLY = '''
+import atexit
+import os
+import sys
+from durable_automation import engine
+from durable_automation._core import process_exit
+
+atexit.register(lambda: print("own atexit ran", flush=True))
+print("woken", engine.signal("nobody-waits-here"), flush=True)  # connects; no local worker
+print("hard exit armed", process_exit._hard_exit_pid == os.getpid(), flush=True)
+sys.exit(int(sys.argv[1]))
+'''
+
+
+@pytest.mark.parametrize("status", [0, 4])
+def test_a_script_that_only_connects_ends_with_its_own_status(make_script: Any,
+                                                              status: int) -> None:
+    """Any connection loads temporalio's core, which can crash at shutdown (sdk-python
+    #300): the script's exit is guarded even when no in-process worker ever started."""
+    script = make_script("connect_only.py", CONNECT_ONLY)
+    assert script.run(str(status), timeout=60) == status, script.report()
+    assert script.texts("hard exit armed") == ["hard exit armed True"], script.report()
+    assert script.texts("own atexit ran"), script.report()

@@ -1,5 +1,8 @@
 """How a process that used the SDK ends: drain at exit, exit with the script's status.
 
+The engine installs this as soon as it opens a connection of its own (any program that
+talks to Temporal has temporalio's core loaded, and so can crash at shutdown).
+
 Deferred calls (``_deferred.py``) and the in-process worker (``_local_worker.py``) register
 what must finish before the interpreter goes (:func:`add_exit_drain`);
 :func:`install_exit_handler` runs them at exit and, in a plain script, ends the
