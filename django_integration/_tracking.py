@@ -239,6 +239,9 @@ class _Row(NamedTuple):
     delivery_attempts: int
 
 
+_select_sql: dict[int, str] = {}
+
+
 def _latest_rows(using: str, label: str, pk: str,
                  definitions: Sequence[EventDefinition]) -> list[_Row]:
     """Event rows of one instance, by SQL: this runs on every save of an existing
@@ -246,15 +249,18 @@ def _latest_rows(using: str, label: str, pk: str,
     follows. The (entity_type, entity_id, name) index answers it."""
     connection = connections[using]
     names = [d.name for d in definitions]
-    sql = (f"SELECT id, name, status, at, delivery_attempts FROM {_TABLE} "
-           f"WHERE entity_type = %s AND entity_id = %s AND name IN "
-           f"({', '.join(['%s'] * len(names))})")
+    sql = _select_sql.get(len(names))
+    if sql is None:
+        sql = _select_sql[len(names)] = (
+            f"SELECT id, name, status, at, delivery_attempts FROM {_TABLE} "
+            f"WHERE entity_type = %s AND entity_id = %s AND name IN "
+            f"({', '.join(['%s'] * len(names))})")
     with connection.cursor() as cursor:
         cursor.execute(sql, [label, pk, *names])
         rows = cursor.fetchall()
     # Backends that store naive UTC (SQLite, MySQL) convert like the ORM would.
     convert = getattr(connection.ops, "convert_datetimefield_value", None)
-    if convert is None:
+    if convert is None or not rows:
         return [_Row(*row) for row in rows]
     return [_Row(pk_, name, status, None if at is None else convert(at, None, connection), n)
             for pk_, name, status, at, n in rows]
