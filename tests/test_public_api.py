@@ -124,7 +124,8 @@ def test_the_contract_names_import_from_the_top_level():
         time_machine,
     )
 
-    assert CONTRACT <= set(durable_automation.__all__), CONTRACT - set(durable_automation.__all__)
+    exported = set(durable_automation.__all__)
+    assert exported >= CONTRACT, CONTRACT - exported
 
 
 @pytest.mark.parametrize("module_name", sorted(MODULES))
@@ -229,5 +230,6 @@ def test_names_import_while_the_django_app_registry_is_loading(tmp_path: Path):
 
 def _python(code: str, *, cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=False, cwd=cwd, env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=120)
+                            check=False, cwd=cwd, env={"PATH": "/usr/bin:/bin", **(env or {})},
+                            timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

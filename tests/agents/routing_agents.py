@@ -31,7 +31,8 @@ class PropertyWatch:
 
     # Django lookups: traverse a relation, and __in against a Context list.
     @handler("ag_reservation_updated",
-             match={"property__id": "{{ ctx.property_id }}", "status__in": "{{ ctx.valid_statuses }}"})
+             match={"property__id": "{{ ctx.property_id }}",
+                    "status__in": "{{ ctx.valid_statuses }}"})
     def on_reservation(self, ctx, event):
         ctx.seen.append(f"reservation:{event.entity_id}")
 

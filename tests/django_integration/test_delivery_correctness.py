@@ -72,7 +72,8 @@ def test_poison_row_goes_dead_while_the_rows_behind_it_are_delivered(dev_worker,
     # A payload the server refuses (over its 2 MB limit): an invalid request, not an outage.
     poison = Event.objects.create(
         name="tb_booking_paid", entity_type="testapp.booking", entity_id=str(poison_booking.pk),
-        status=EventStatus.PENDING, at=timezone.now(), data={"ref": "poison", "blob": "x" * 3_000_000})
+        status=EventStatus.PENDING, at=timezone.now(),
+        data={"ref": "poison", "blob": "x" * 3_000_000})
     behind = 30
     for i in range(behind):
         Booking.objects.create(ref=f"behind-{i}", paid=True)

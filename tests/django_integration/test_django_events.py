@@ -94,7 +94,7 @@ def test_condition_that_raises_is_recorded_and_other_events_still_occur(dev_work
 
 
 def test_entity_whose_model_no_longer_exists(dev_worker, outbox):
-    with pytest.raises(EntityNotFoundError, match="model 'gone.parcel' no longer exists"):
+    with pytest.raises(EntityNotFoundError, match=r"model 'gone\.parcel' no longer exists"):
         resolve_entity("gone.parcel", "1")
     # An event of a removed model: forwarding fails for good, with the reason; kept.
     row = Event.objects.create(name="tb_docs_requested", entity_type="gone.parcel",

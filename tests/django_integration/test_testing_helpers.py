@@ -125,8 +125,8 @@ def test_a_test_in_a_rolled_back_transaction_is_told_what_to_use(tmp_path: Path)
         [sys.executable, "-m", "pytest", str(test_file), "-q", "-p", "no:cacheprovider",
          "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"),
          "-W", "default::django_integration.testing.EventsNotForwardedWarning"],
-        check=False, cwd=ROOT, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, capture_output=True,
-        text=True, timeout=240, stdin=subprocess.DEVNULL,
+        check=False, cwd=ROOT, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output

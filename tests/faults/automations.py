@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from durable_automation import complete, get_context, sleep, step, step_info, wait, workflow
+from durable_automation.agents import agent, handler
 
 
 @workflow("fault_slow_step")
@@ -55,9 +56,6 @@ class Waiter:
     @step()
     def done(self):
         return complete(value=get_context().value)
-
-
-from durable_automation.agents import agent, handler
 
 
 @agent("fault_agent", spawn_on="fault_agent_started", match={"id": "{{ ctx.item_id }}"})

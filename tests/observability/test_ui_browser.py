@@ -63,7 +63,9 @@ async def test_ui_shows_the_run_with_its_step_and_summary(ui_server, tmp_path):
             list_url = f"{ui_server.ui_url}/namespaces/default/workflows?query={query}"
             # The UI renders summaries as markdown, which curls the quotes.
             summary = re.compile(
-                rf"Started by engine\.start\(['‘’]{ORDER}['‘’], order_id={order_id}\)")
+                # ``re`` reads \u2018/\u2019 (curly single quotes) in the raw pattern.
+                rf"Started by engine\.start\(['\u2018\u2019]{ORDER}['\u2018\u2019], "
+                rf"order_id={order_id}\)")
             details = f"Step await_payment: waiting for {payment_channel(order_id)}"
             async with async_api.async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
@@ -75,7 +77,8 @@ async def test_ui_shows_the_run_with_its_step_and_summary(ui_server, tmp_path):
                     await page.goto(list_url)
                     link = page.get_by_role("link", name=run.id, exact=True).first
                     await link.click()
-                    await page.wait_for_url(f"**/workflows/{urllib.parse.quote(run.id, safe='')}/**")
+                    run_path = urllib.parse.quote(run.id, safe="")
+                    await page.wait_for_url(f"**/workflows/{run_path}/**")
                     header = page.get_by_text("Workflow Type").locator("..")
                     await async_api.expect(header).to_contain_text(ORDER)
                     # The static summary and the current details live under "User

@@ -74,7 +74,8 @@ def test_one_run_at_a_time(scheduler: Scheduler) -> None:
     eventually(lambda: len(runs.get("slow", [])) >= 2, timeout=15)
     assert active["max"] == 1
     due = runs["slow"]
-    assert all(b - a >= timedelta(seconds=2) for a, b in itertools.pairwise(due))  # overlaps skipped
+    # Overlapping runs were skipped:
+    assert all(b - a >= timedelta(seconds=2) for a, b in itertools.pairwise(due))
 
 
 def test_disable_pauses_and_enable_resumes(scheduler: Scheduler) -> None:

@@ -45,7 +45,8 @@ def test_tasks_run_only_while_started_and_resume_on_the_same_grid(stopped: Sched
     scheduler.add_task("off", note, interval_seconds=1, enabled=False)
     entry = scheduler.tasks["life"]
     assert isinstance(entry, ScheduledTask)
-    assert (entry.name, entry.func, entry.interval_seconds, entry.enabled) == ("life", note, 2, True)
+    assert (entry.name, entry.func, entry.interval_seconds, entry.enabled) \
+        == ("life", note, 2, True)
     assert entry.last_run is None and entry.next_run is None  # not started: nothing is due
     status = scheduler.get_task_status("life")
     assert status is not None and status["enabled"] is True and status["next_run"] is None

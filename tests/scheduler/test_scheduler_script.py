@@ -55,7 +55,8 @@ def test_seed_004_dynamic_scheduler_runs_as_a_script(
 ) -> None:
     script = tmp_path / "dynamic_scheduler.py"
     script.write_text(SCRIPT)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DURABLE_AUTOMATION", "DJANGO"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DURABLE_AUTOMATION", "DJANGO"))}
     env["DURABLE_AUTOMATION_ADDRESS"] = temporal_dev_server.address  # type: ignore[attr-defined]
     result = subprocess.run(
         [sys.executable, str(script), f"dyn{uuid.uuid4().hex[:8]}"], check=False, cwd=tmp_path,

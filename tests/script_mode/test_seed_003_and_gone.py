@@ -64,7 +64,8 @@ def test_seed_003_forms_from_a_script_are_seen_by_another_process(make_script: A
     assert owner.texts("started") == ["started 3"], owner.report()
 
     # Another app's manager, on the same server, with a timer of its own.
-    neighbour = make_script("neighbour.py", SEED_003_TIMERS, DURABLE_AUTOMATION_TIMERS_IN_PROCESS="1")
+    neighbour = make_script("neighbour.py", SEED_003_TIMERS,
+                            DURABLE_AUTOMATION_TIMERS_IN_PROCESS="1")
     neighbour.start(f"{scope}-other")
     neighbour.wait_for(lambda: neighbour.texts("started"), timeout=60)
 

@@ -46,7 +46,8 @@ def _raw_history_payloads(run_id: str) -> list[Payload]:
             for field, value in message.ListFields():
                 if field.message_type is None:
                     continue
-                items = value if isinstance(value, Sequence) or hasattr(value, "extend") else [value]
+                listlike = isinstance(value, Sequence) or hasattr(value, "extend")
+                items = value if listlike else [value]
                 for item in items:
                     if isinstance(item, Payload):
                         found.append(item)

@@ -143,7 +143,8 @@ def test_script_with_no_server_at_the_address_gets_not_connected() -> None:
         [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120,
         env={"DURABLE_AUTOMATION_ADDRESS": "127.0.0.1:1", "PATH": "/usr/bin:/bin"},
     )
-    assert "NotConnectedError: Cannot connect to Temporal at 127.0.0.1:1" in done.stdout, done.stderr
+    expected = "NotConnectedError: Cannot connect to Temporal at 127.0.0.1:1"
+    assert expected in done.stdout, done.stderr
 
 
 def test_error_names_the_public_call_made(dev_worker: object) -> None:

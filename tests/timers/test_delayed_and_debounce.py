@@ -77,7 +77,7 @@ def test_same_id_schedules_once(time_machine: TimeMachine) -> None:
 
 
 def test_task_names_resolve_only_to_registered_tasks() -> None:
-    with pytest.raises(UnknownTaskError, match="os.system"):
+    with pytest.raises(UnknownTaskError, match=r"os\.system"):
         schedule_task("os.system", args=["true"], delay=1)
 
 

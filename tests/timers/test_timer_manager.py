@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -66,7 +67,7 @@ def test_interval_timer_emits_seed_payload(time_machine: TimeMachine) -> None:
     assert {r["type"] for r in received} == {"interval"}
     assert {r["interval_seconds"] for r in received} == {10.0}
     fired = [datetime.fromisoformat(r["fired_at"]) for r in received]
-    gaps = [b - a for a, b in zip(fired, fired[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(fired)]
     assert all(timedelta(seconds=9) < gap < timedelta(seconds=11) for gap in gaps), gaps
     assert all("scheduled_at" not in r for r in received)
 
@@ -85,7 +86,7 @@ def test_cron_timer_emits_scheduled_at_on_the_cron_grid(time_machine: TimeMachin
     scheduled = sorted(datetime.fromisoformat(r["scheduled_at"]) for r in received)
     assert len(scheduled) == 3
     assert [s.minute for s in scheduled] == [0, 0, 0]
-    assert [b - a for a, b in zip(scheduled, scheduled[1:])] == [timedelta(hours=1)] * 2
+    assert [b - a for a, b in itertools.pairwise(scheduled)] == [timedelta(hours=1)] * 2
     assert {r["type"] for r in received} == {"cron"}
 
 

@@ -8,6 +8,7 @@ the callback runs from the tick until the second attempt returns."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import datetime, timedelta
 from typing import Any
@@ -94,7 +95,7 @@ def test_delay_spaces_ticks_from_completion(tm: TimeMachine) -> None:
     status = timer.stop()
     assert status is not None and status.fired == 4
     assert [f["tick"] for f in fired] == [0, 1, 2, 3]
-    gaps = [(b["began"] - a["ended"]) for a, b in zip(fired, fired[1:])]
+    gaps = [(b["began"] - a["ended"]) for a, b in itertools.pairwise(fired)]
     assert all(INTERVAL <= gap < INTERVAL + timedelta(seconds=1) for gap in gaps), gaps
 
 
@@ -107,7 +108,7 @@ def test_fixed_without_overrun_keeps_every_tick(tm: TimeMachine) -> None:
     timer.stop()
     assert [f["tick"] for f in fired] == [0, 1, 2, 3]
     starts = [f["began"] for f in fired]
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert all(abs(gap - INTERVAL) < timedelta(seconds=1) for gap in gaps), gaps
 
 

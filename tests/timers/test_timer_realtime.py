@@ -5,6 +5,7 @@ backoff, because that server does not skip time while an activity runs.)"""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from datetime import timedelta
@@ -37,7 +38,7 @@ def test_fixed_overrun_in_real_time_keeps_the_grid(dev_worker):
     anchor = calls[0]["due"]
     for c in calls:
         assert abs(c["due"] - (anchor + c["tick"] * INTERVAL.total_seconds())) < 0.01
-    for previous, following in zip(calls, calls[1:]):
+    for previous, following in itertools.pairwise(calls):
         assert following["began"] >= previous["ended"], "callbacks overlapped"
     time.sleep(2 * INTERVAL.total_seconds())  # real time must pass to show nothing more runs
     assert len(calls) == count, "a callback began after stop() returned"

@@ -60,13 +60,15 @@ class LateOffset:
 
 
 def test_context_that_cannot_be_serialised_at_start_is_refused(time_machine):
-    with pytest.raises(InvalidContextError, match="UnserialisableAtStart.Context cannot be stored"):
+    with pytest.raises(InvalidContextError,
+                       match=r"UnserialisableAtStart\.Context cannot be stored"):
         engine.start("bad_unserialisable_start", thing=NotJson())
 
 
 def test_context_made_unserialisable_by_a_step_fails_the_run_clearly(time_machine):
     run = engine.start("bad_unserialisable_step")
-    with pytest.raises(RunFailedError, match="Context of bad_unserialisable_step.a cannot be stored"):
+    with pytest.raises(RunFailedError,
+                       match=r"Context of bad_unserialisable_step\.a cannot be stored"):
         run.result(timeout=20)
 
 
@@ -74,7 +76,7 @@ def test_offset_in_the_past_runs_at_once(time_machine):
     """Documented: a run whose time (event time + offset) has passed starts immediately."""
     [run] = engine.emit("bad_late_event")  # occurs now; now - 30 min is in the past
     assert run.result(timeout=20) == {"ran": True}
-    [(step_name, at)] = steps_scheduled(run.id)
+    [(step_name, _at)] = steps_scheduled(run.id)
     assert step_name == "go"
 
 

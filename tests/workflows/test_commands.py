@@ -195,7 +195,7 @@ def test_retries_happen_at_the_configured_virtual_delays(time_machine):
 def test_exhausted_retry_fails_the_run_with_the_error(time_machine):
     run = engine.start("cmd_retry_exhausted")
     time_machine.advance(minutes=1)
-    with pytest.raises(RunFailedError, match="always_fails.*the API is down"):
+    with pytest.raises(RunFailedError, match=r"always_fails.*the API is down"):
         run.result(timeout=10)
     assert run.status() == "failed"
 

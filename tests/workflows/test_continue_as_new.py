@@ -32,7 +32,7 @@ def test_loop_longer_than_history_limit_continues_as_new(dev_worker):
     async def continued() -> int:
         client = await engine._aclient()
         runs = 0
-        async for execution in client.list_workflows(f"WorkflowId = '{run.id}'"):
+        async for _execution in client.list_workflows(f"WorkflowId = '{run.id}'"):
             runs += 1
         history = await client.get_workflow_handle(run.id).fetch_history()
         assert history.events[0].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED

@@ -90,7 +90,7 @@ def test_unknown_targets_all_reported_with_class_and_step():
 
 
 def test_context_must_be_a_pydantic_model():
-    with pytest.raises(DefinitionError, match="BadContext.Context must be a pydantic BaseModel"):
+    with pytest.raises(DefinitionError, match=r"BadContext\.Context must be a pydantic BaseModel"):
         @workflow("def_bad_context")
         class BadContext:
             class Context:

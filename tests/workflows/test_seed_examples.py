@@ -108,7 +108,7 @@ def test_bad_event_payload_is_rejected_and_run_keeps_waiting(time_machine, paylo
 
     [run] = engine.emit("checkout_due", entity=_reservation(10))
     time_machine.settle()
-    with pytest.raises(SignalPayloadError, match="CheckoutOpsWF.Context"):
+    with pytest.raises(SignalPayloadError, match=r"CheckoutOpsWF\.Context"):
         engine.signal("event:guest_docs_uploaded", payload)
     time_machine.settle()
     assert run.status() == "waiting"

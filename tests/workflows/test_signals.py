@@ -1,4 +1,7 @@
-"""engine.signal on both servers: every earlier waiter woken once, later ones not, bad payloads refused."""
+"""engine.signal on both servers.
+
+Every earlier waiter is woken once, later ones not; bad payloads are refused.
+"""
 
 from __future__ import annotations
 
@@ -84,7 +87,7 @@ def test_payload_of_wrong_type_is_rejected_context_intact(server):
     run = engine.start("sig_waiter", channel=channel)
     _settle(server, [run])
 
-    with pytest.raises(SignalPayloadError, match="sig_waiter.Context.*count"):
+    with pytest.raises(SignalPayloadError, match=r"sig_waiter\.Context.*count"):
         engine.signal(channel, {"count": "not a number"})
     with pytest.raises(SignalPayloadError, match="must be a dict"):
         engine.signal(channel, ["not", "a", "dict"])  # type: ignore[arg-type]

@@ -1,4 +1,7 @@
-"""``manage.py automation_outbox [status|relay|resend|dead|retry]``: inspect and drain the event outbox."""
+"""``manage.py automation_outbox [status|relay|resend|dead|retry]``.
+
+Inspects and drains the event outbox.
+"""
 
 from __future__ import annotations
 

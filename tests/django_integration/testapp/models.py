@@ -15,7 +15,8 @@ class Reservation(models.Model):
         # Immediate: occurs after commit if condition is true
         EventDefinition("reservation_confirmed", condition=lambda r: r.status == "confirmed"),
         # Scheduled: occurs at checkin_at (still gated by condition)
-        EventDefinition("checkin_due", date_field="checkin_at", condition=lambda r: r.status == "confirmed"),
+        EventDefinition("checkin_due", date_field="checkin_at",
+                        condition=lambda r: r.status == "confirmed"),
     ]
 
 
