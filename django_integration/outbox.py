@@ -11,6 +11,7 @@ starts nothing twice (deterministic run ids), so running several relays is safe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,7 +68,8 @@ def flush(timeout: float = 30.0) -> bool:
 
 
 async def arelay_once(*, batch: int = 100, include_fresh: bool = False,
-                      timeout: float = 10.0, concurrency: int = 32) -> RelayResult:
+                      timeout: float = 10.0,  # noqa: ASYNC109 - a per-row budget, not the pass's
+                      concurrency: int = 32) -> RelayResult:
     """Forward every row that needs delivery, in concurrent batches.
 
     Rows backing off after a failure wait for their time; a row that fails for good
@@ -123,10 +125,8 @@ async def arelay_forever(stop: asyncio.Event | None = None,
             raise
         except Exception:
             log.exception("Outbox relay pass failed; retrying in %.0fs", period)
-        try:
+        with contextlib.suppress(TimeoutError):  # the period ended without a stop
             await asyncio.wait_for(stop.wait(), period)
-        except TimeoutError:
-            pass
 
 
 @dataclass(frozen=True)
