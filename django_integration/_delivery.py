@@ -1,4 +1,4 @@
-"""Forwarding Event rows to Temporal: claim rows, sync each with Temporal, record the result.
+"""Forwarding Event rows to Temporal: make Temporal match each claimed row.
 
 Delivery is a *sync of state*, not a replay of operations: a row says what should be
 true (``status``, ``at``) and what Temporal was last told (``delivered_status``,
@@ -10,114 +10,37 @@ and timers are signalled absolute times. Transitions that handlers listen to are
 never skipped: a scheduled event cancelled before it was ever forwarded is announced
 (``@on_event_created``) and then cancelled (``@on_event_cancelled``).
 
-Rows are claimed with a lease (an UPDATE setting a fresh token). Every write after
-delivery is checked against that token *and* the row version read at claim time: a
-deliverer whose lease was taken over writes nothing, and a row changed while it was
-forwarded stays in the outbox for its new state.
-
-Errors are classified by gRPC status (:func:`classify`): ``down`` (Temporal cannot
-be reached: stop, retry later, counts no attempt), ``transient`` (overloaded, timed
-out: retry this row with exponential backoff, dead after ``OUTBOX_MAX_ATTEMPTS``),
-``permanent`` (an invalid request, a ``create_context`` that raises: retrying cannot
-help, the row is dead at once). Per target: one automation that fails never keeps
-the others from the event; its error is kept in ``target_errors``.
+Whether a failure is retried is decided in ``_classify``; claiming rows and recording
+the outcomes is in ``_lease``. Per target: one automation that fails never keeps the
+others from the event; its error is kept in ``target_errors``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from django.db import models, transaction
-from django.db.models import Case, Q, Value, When
 from django.utils import timezone
-from temporalio.service import RPCError, RPCStatusCode
 
-from durable_automation.exceptions import EventDeliveryError, NotConnectedError
+from durable_automation.exceptions import EventDeliveryError
 from durable_automation.integration import Event as CoreEvent
 from durable_automation.integration import (
     acancel_timer,
     amove_timer,
     astart_timer,
     engine,
-    get_settings,
 )
 
+from ._classify import Kind, classify
 from .models import Event, EventStatus
 
-__all__ = [
-    "Delivery",
-    "Outcome",
-    "adeliver",
-    "adeliver_many",
-    "backoff",
-    "claim",
-    "classify",
-    "is_transient",
-    "record",
-    "record_many",
-    "release",
-]
+__all__ = ["Delivery", "Outcome", "adeliver", "adeliver_many"]
 
 log = logging.getLogger("django_integration.delivery")
-
-LEASE = timedelta(seconds=60)
-# Backoff after the n-th failed attempt: BACKOFF_BASE * 2**(n-1), at most BACKOFF_MAX.
-BACKOFF_BASE = timedelta(seconds=1)
-BACKOFF_MAX = timedelta(minutes=5)
-
-Kind = Literal["down", "transient", "permanent"]
-
-# Statuses that say "try again later": the server is overloaded, timed out, or hit an
-# internal hiccup. UNAVAILABLE is separate: the server cannot be reached at all.
-_TRANSIENT = frozenset({
-    RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.ABORTED,
-    RPCStatusCode.INTERNAL, RPCStatusCode.UNKNOWN, RPCStatusCode.CANCELLED,
-})
-
-
-def classify(exc: BaseException) -> Kind:
-    """Whether retrying a failed delivery can help, from the error's gRPC status.
-
-    Returns:
-        ``down``: Temporal cannot be reached (UNAVAILABLE, no connection) — retry the
-        whole outbox later; ``transient``: this call may succeed later (overloaded,
-        timed out) — retry this row with backoff; ``permanent``: the request itself is
-        wrong (INVALID_ARGUMENT, a payload over the size limit, user code that raises)
-        — retrying cannot help.
-    """
-    if isinstance(exc, EventDeliveryError):
-        kinds = {classify(e) for e in exc.failures.values()}
-        for kind in ("down", "transient"):
-            if kind in kinds:
-                return kind  # type: ignore[return-value]
-        return "permanent"
-    if isinstance(exc, (NotConnectedError, ConnectionError)):
-        return "down"
-    # RPCError, and the SDK's TemporalServiceError that wraps it, carry the status.
-    status = getattr(exc, "status", None)
-    if isinstance(exc, RPCError) or (status is not None and isinstance(status, RPCStatusCode)):
-        if status == RPCStatusCode.UNAVAILABLE:
-            return "down"
-        return "transient" if status in _TRANSIENT else "permanent"
-    if isinstance(exc, TimeoutError):
-        return "transient"
-    return "permanent"
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether an error may go away by itself (unreachable, overloaded, timed out)."""
-    return classify(exc) != "permanent"
-
-
-def backoff(attempts: int) -> timedelta:
-    """How long to wait after the ``attempts``-th failed attempt."""
-    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
 
 
 @dataclass(frozen=True)
@@ -339,123 +262,3 @@ async def _reachable(timeout: float = 3.0) -> bool:  # noqa: ASYNC109 - the RPC'
     except Exception:  # noqa: BLE001 - any failure to answer means unreachable
         return False
 
-
-# ── database side (sync; call from a thread, never from an event loop) ─────────────
-
-
-def claim(ids: Sequence[int] | None = None, *, limit: int = 100,
-          older_than: timedelta | None = None) -> list[Delivery]:
-    """Lease rows that need delivery: the given ``ids``, or the oldest ``limit`` ones.
-
-    Rows backing off after a failure (``next_attempt_at`` in the future) are left alone.
-
-    Args:
-        ids: Rows just committed (the dispatcher), or ``None`` for any (the relay).
-        limit: At most this many rows.
-        older_than: Only rows not changed for this long (leave fresh rows to the
-            committing process's own dispatcher).
-    """
-    now = timezone.now()
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    candidates = Event.objects.filter(needs_delivery=True).filter(free & due)
-    if ids is not None:
-        candidates = candidates.filter(id__in=list(ids))
-    if older_than is not None:
-        candidates = candidates.filter(updated_at__lt=now - older_than)
-    pks = list(candidates.order_by("id").values_list("id", flat=True)[:limit])
-    if not pks:
-        return []
-    token = uuid.uuid4().hex
-    # ``free & due`` again: another deliverer may have leased some of them meanwhile.
-    Event.objects.filter(id__in=pks, needs_delivery=True).filter(free & due).update(
-        lease_until=now + LEASE, lease_token=token)
-    rows = Event.objects.filter(lease_token=token, id__in=pks).order_by("id")
-    return [Delivery.from_row(row) for row in rows]
-
-
-def release(delivery: Delivery, error: str = "") -> None:
-    """Give a row back untouched (not attempted), if this deliverer still holds it."""
-    values: dict[str, Any] = {"lease_until": None, "lease_token": ""}
-    if error:
-        values["last_delivery_error"] = error[:2000]
-    Event.objects.filter(pk=delivery.id, lease_token=delivery.token).update(**values)
-
-
-def record(delivery: Delivery, outcome: Outcome) -> bool:
-    """Write a delivery's outcome to its row and release the lease.
-
-    Nothing is written unless this deliverer still holds the lease; what Temporal was
-    told is always recorded, but the row only leaves the outbox when its version is
-    still the one delivered.
-
-    Returns:
-        Whether the row needs delivering again now (it changed while it was forwarded,
-        or it was skipped because its lease ran short).
-    """
-    if outcome.skipped:
-        release(delivery, outcome.error or "")
-        return not outcome.down  # the lease ran short: claim it again now
-    now = timezone.now()
-    mine = Event.objects.filter(pk=delivery.id, lease_token=delivery.token)
-    values: dict[str, Any] = {"lease_until": None, "lease_token": "",
-                              "target_errors": outcome.target_errors}
-    same = Q(version=delivery.version)
-    if outcome.error is not None and outcome.kind == "down":
-        # Not this row's fault: no attempt counted, no backoff (the relay retries the
-        # whole outbox once Temporal answers again). An outage kills no event.
-        values["last_delivery_error"] = outcome.error[:2000]
-        mine.update(**values)
-        return False
-    if outcome.error is not None:
-        attempts = delivery.attempts + 1
-        values["delivery_attempts"] = attempts
-        values["last_delivery_error"] = outcome.error[:2000]
-        dead = outcome.kind == "permanent" or attempts >= get_settings().outbox_max_attempts
-        if not dead:
-            values["next_attempt_at"] = now + backoff(attempts)
-            mine.update(**values)
-            return False
-        # Dead, unless the row changed meanwhile: its new state deserves its own tries.
-        values.update(dead_at=Case(When(same, then=Value(now)), default=Value(None)),
-                      needs_delivery=Case(When(same, then=Value(False)), default=Value(True)),
-                      next_attempt_at=None, error=outcome.error[:2000])
-        if outcome.partial:  # what reached Temporal is recorded as delivered
-            values.update(delivered_version=delivery.version, delivered_at=now,
-                          delivered_status=outcome.delivered_status,
-                          delivered_at_value=delivery.at)
-        if outcome.partial and outcome.status == EventStatus.OCCURRED:
-            values["status"] = Case(When(same, then=Value(EventStatus.OCCURRED)),
-                                    default=models.F("status"))
-            values["occurred_at"] = now
-        elif not delivery.scheduled:
-            values["status"] = Case(When(same, then=Value(EventStatus.FAILED)),
-                                    default=models.F("status"))
-        log.error("Event %s (%s) is dead after %d attempt(s): %s (see `manage.py "
-                  "automation_outbox dead`)", delivery.id, delivery.event.name, attempts,
-                  outcome.error)
-        mine.update(**values)
-        return False
-    # Delivered: Temporal now knows this version's state.
-    values.update(
-        delivered_version=delivery.version, delivered_at=now, delivery_attempts=0,
-        next_attempt_at=None, last_delivery_error="",
-        delivered_status=outcome.delivered_status, delivered_at_value=delivery.at,
-    )
-    if outcome.target_errors:
-        values["error"] = "; ".join(f"{t}: {e}" for t, e in outcome.target_errors.items())[:2000]
-    # The common case first, in one statement: the row did not change meanwhile.
-    final: dict[str, Any] = {"needs_delivery": False}
-    if outcome.status == EventStatus.OCCURRED:
-        final.update(status=EventStatus.OCCURRED, occurred_at=now)
-    if mine.filter(same).update(**values, **final):
-        return False
-    # Changed while it was forwarded (or the lease was taken over: then nothing matches).
-    return bool(mine.update(**values, needs_delivery=True))
-
-
-def record_many(deliveries: Sequence[Delivery], outcomes: Sequence[Outcome]) -> list[int]:
-    """:func:`record` each, in one transaction (one commit, not one per row: on SQLite each
-    commit is an fsync); return the ids to deliver again now."""
-    with transaction.atomic():
-        return [d.id for d, o in zip(deliveries, outcomes, strict=True) if record(d, o)]

@@ -22,7 +22,9 @@ from collections.abc import Iterable
 
 from durable_automation.integration import engine
 
-from ._delivery import LEASE, Delivery, Outcome, adeliver_many, claim, classify, record_many
+from ._classify import classify
+from ._delivery import Delivery, Outcome, adeliver_many
+from ._lease import LEASE, claim, record_many
 from ._resolver import db_connections
 
 __all__ = ["Dispatcher", "dispatcher"]

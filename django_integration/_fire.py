@@ -25,7 +25,7 @@ from temporalio import activity
 from durable_automation.exceptions import EntityNotFoundError, EventDeliveryError
 from durable_automation.integration import FIRE_ACTIVITY, FireRequest, FireResult, engine
 
-from ._delivery import is_transient
+from ._classify import is_transient
 from ._resolver import resolve_entity, run_db
 from ._tracking import event_definitions
 from .models import Event, EventStatus

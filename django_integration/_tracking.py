@@ -5,6 +5,7 @@ mode), write or update Event rows there, and ask for delivery once the transacti
 commits (``transaction.on_commit``): a rollback discards both the rows and the
 request. Cost is kept low: no query at all for a new instance whose events do not
 hold, one indexed SELECT for an existing one, and one INSERT for all new events.
+The writes are planned in ``_event_plan`` and the SQL is in ``_event_sql``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, transaction
@@ -20,6 +21,8 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from ._definitions import Evaluation, EventDefinition
+from ._event_plan import Plan, plan_immediate, plan_scheduled
+from ._event_sql import Row, latest_rows
 from .models import Event, EventStatus
 
 __all__ = ["connect_models", "event_definitions", "tracked_models"]
@@ -27,7 +30,6 @@ __all__ = ["connect_models", "event_definitions", "tracked_models"]
 log = logging.getLogger("django_integration")
 
 _tracked: dict[type[models.Model], tuple[EventDefinition, ...]] = {}
-_TABLE = Event._meta.db_table
 
 
 def event_definitions(model: type[models.Model]) -> tuple[EventDefinition, ...]:
@@ -157,23 +159,23 @@ def track_save(model: type[models.Model], instance: models.Model, created: bool,
         return []  # the common case of a new row with no event: no query at all
     label = _label(model)
     pk = str(instance.pk)
-    latest: dict[str, _Row] = {}
+    latest: dict[str, Row] = {}
     if not created:
-        for row in _latest_rows(using, label, pk, definitions):
+        for row in latest_rows(using, label, pk, definitions):
             if row.name not in latest or latest[row.name].pk < row.pk:
                 latest[row.name] = row
     meta = model._meta
     now = timezone.now()
-    plan = _Plan()
+    plan = Plan()
     for definition, ev in zip(definitions, evaluations, strict=True):
         current = latest.get(definition.name)
         if ev.error is not None:
             log.warning("Event %r of %s:%s not evaluated: %s", definition.name, label, pk, ev.error)
         if definition.scheduled:
             field = meta.get_field(definition.date_field)  # type: ignore[arg-type]
-            _plan_scheduled(definition, ev, _aware(ev.at, field), current, plan)
+            plan_scheduled(definition, ev, _aware(ev.at, field), current, plan)
         else:
-            _plan_immediate(definition, ev, current, now, plan)
+            plan_immediate(definition, ev, current, now, plan)
     if plan.new_rows:
         content_type = ContentType.objects.db_manager(using).get_for_model(
             model, for_concrete_model=True)
@@ -192,245 +194,6 @@ def track_save(model: type[models.Model], instance: models.Model, created: bool,
         again = [d for d in definitions if d.name in plan.conflicts]
         changed += track_save(model, instance, False, using, again, _retrying=True)
     return changed
-
-
-class _Plan:
-    """The writes one save needs: new rows (one INSERT) and updates of existing rows."""
-
-    def __init__(self) -> None:
-        self.new_rows: list[dict[str, Any]] = []
-        self.updates: list[tuple[int, bool, dict[str, Any]]] = []
-        # Names whose new row was not inserted: a concurrent save inserted it first.
-        self.conflicts: list[str] = []
-
-    def update(self, row: _Row, *, deliver: bool, **values: Any) -> None:
-        self.updates.append((row.pk, deliver, values))
-
-    def writes(self) -> int:
-        return len(self.updates) + (1 if self.new_rows else 0)
-
-    def apply(self, using: str, now: datetime) -> list[int]:
-        changed: list[int] = []
-        for pk, deliver, values in self.updates:
-            values["updated_at"] = now
-            if deliver:
-                values["version"] = models.F("version") + 1
-                values["needs_delivery"] = True
-                # New state, new chances: a dead row whose event changed is retried.
-                values["dead_at"] = None
-                values["next_attempt_at"] = None
-                changed.append(pk)
-            Event.objects.using(using).filter(pk=pk).update(**values)
-        if self.new_rows:
-            inserted = _insert(using, self.new_rows, now)
-            changed.extend(pk for name, pk in inserted.items()
-                           if _by_name(self.new_rows, name)["needs_delivery"])
-            self.conflicts = [r["name"] for r in self.new_rows if r["name"] not in inserted]
-        return changed
-
-
-class _Row(NamedTuple):
-    """What the planners need of an existing Event row (no model instance: cheaper)."""
-
-    pk: int
-    name: str
-    status: str
-    at: datetime | None
-    delivery_attempts: int
-
-
-_select_sql: dict[int, str] = {}
-
-
-def _latest_rows(using: str, label: str, pk: str,
-                 definitions: Sequence[EventDefinition]) -> list[_Row]:
-    """Event rows of one instance, by SQL: this runs on every save of an existing
-    instance, and building the ORM query would cost more than the plain UPDATE it
-    follows. The (entity_type, entity_id, name) index answers it."""
-    connection = connections[using]
-    names = [d.name for d in definitions]
-    sql = _select_sql.get(len(names))
-    if sql is None:
-        sql = _select_sql[len(names)] = (
-            f"SELECT id, name, status, at, delivery_attempts FROM {_TABLE} "
-            f"WHERE entity_type = %s AND entity_id = %s AND name IN "
-            f"({', '.join(['%s'] * len(names))})")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [label, pk, *names])
-        rows = cursor.fetchall()
-    # Backends that store naive UTC (SQLite, MySQL) convert like the ORM would.
-    convert = getattr(connection.ops, "convert_datetimefield_value", None)
-    if convert is None or not rows:
-        return [_Row(*row) for row in rows]
-    return [_Row(pk_, name, status, None if at is None else convert(at, None, connection), n)
-            for pk_, name, status, at, n in rows]
-
-
-def _new(definition: EventDefinition, status: Any, at: datetime | None, ev: Evaluation,
-         *, error: str = "") -> dict[str, Any]:
-    return {
-        "name": definition.name, "scheduled": definition.scheduled, "status": status,
-        "at": at, "data": ev.data or {}, "error": error,
-        "needs_delivery": status in (EventStatus.PENDING, EventStatus.SCHEDULED),
-    }
-
-
-_FIELDS = [f for f in Event._meta.concrete_fields if not f.primary_key]
-
-
-_VARIES = object()
-_STAMPS = frozenset({"created_at", "updated_at"})
-_DATETIME = Event._meta.get_field("created_at")
-# Columns a save sets; every other column of a new row takes its default.
-_SET_BY_SAVE = frozenset({"name", "scheduled", "status", "at", "data", "error", "needs_delivery",
-                          "entity_type", "entity_id", "content_type", "created_at",
-                          "updated_at"})
-_templates: dict[str, tuple[list[tuple[Any, str, Any]], dict[int, str]]] = {}
-
-
-def _insert_template(using: str) -> tuple[list[tuple[Any, str, Any]], dict[int, str]]:
-    """Per database alias: the columns a save sets (each bound as a parameter), and the
-    INSERT statements by row count, with every other column's default written into the
-    SQL. Preparing and binding ~15 constant defaults on every save cost more than the
-    INSERT itself."""
-    template = _templates.get(using)
-    if template is None:
-        connection = connections[using]
-        varying: list[tuple[Any, str, Any]] = []
-        values: list[str] = []
-        for field in _FIELDS:
-            key = "content_type" if field.name == "content_type" else field.name
-            literal = None
-            if key not in _SET_BY_SAVE:
-                default = field.get_db_prep_save(field.get_default(), connection)
-                literal = _literal(default)
-            if literal is None:  # set by the save, or a default with no plain literal
-                varying.append((field, key, _VARIES if key in _SET_BY_SAVE else default))
-                values.append("%s")
-            else:
-                values.append(literal)
-        template = _templates[using] = (varying, {})
-        _row_sql[using] = "(" + ", ".join(values) + ")"
-    return template
-
-
-_row_sql: dict[str, str] = {}
-
-
-def _literal(value: Any) -> str | None:
-    """A constant default as SQL; ``None`` for anything not plainly safe (a parameter)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(int(value))
-    if isinstance(value, str) and value == "":
-        return "''"
-    return None
-
-
-def _insert_sql(using: str, count: int) -> str:
-    quote = connections[using].ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _FIELDS)
-    rows = ", ".join([_row_sql[using]] * count)
-    return (f"INSERT INTO {quote(_TABLE)} ({columns}) VALUES {rows} "
-            f"ON CONFLICT DO NOTHING RETURNING {quote('name')}, {quote('id')}")
-
-
-def _by_name(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
-    return next(r for r in rows if r["name"] == name)
-
-
-def _insert(using: str, rows: list[dict[str, Any]], now: datetime) -> dict[str, int]:
-    """INSERT new Event rows in one statement; return ``{name: id}`` of the rows inserted.
-
-    A row that would be a second live row of its event for the instance (a concurrent
-    save inserted one first; see the model's unique constraints) is not inserted.
-    By SQL rather than ``bulk_create``: on PostgreSQL, Django 5.2 inserts through
-    UNNEST of per-column arrays, which costs more than the save() it follows.
-    """
-    connection = connections[using]
-    if not connection.features.can_return_rows_from_bulk_insert:
-        created = Event.objects.using(using).bulk_create([
-            Event(content_type_id=row.pop("content_type"), **row) for row in rows],
-            ignore_conflicts=True)
-        names = [e.name for e in created]
-        return dict(Event.objects.using(using).filter(
-            entity_type=rows[0]["entity_type"], entity_id=rows[0]["entity_id"], name__in=names,
-            created_at__gte=now).values_list("name", "id"))
-    varying, sql_of = _insert_template(using)
-    sql = sql_of.get(len(rows))
-    if sql is None:
-        sql = sql_of[len(rows)] = _insert_sql(using, len(rows))
-    params: list[Any] = []
-    stamp = _DATETIME.get_db_prep_save(now, connection)  # created_at and updated_at
-    for row in rows:
-        for field, key, constant in varying:
-            if constant is not _VARIES:
-                params.append(constant)
-            elif key in _STAMPS:
-                params.append(stamp)
-            else:
-                params.append(field.get_db_prep_save(row[key], connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {name: pk for name, pk in cursor.fetchall()}
-
-
-def _condition_failure(row: _Row | None) -> bool:
-    # A failed row nothing was ever forwarded for: the condition raised at save time.
-    return row is not None and row.status == EventStatus.FAILED and row.delivery_attempts == 0
-
-
-def _plan_immediate(definition: EventDefinition, ev: Evaluation, row: _Row | None,
-                    now: datetime, plan: _Plan) -> None:
-    if ev.error is not None:
-        if row is None:
-            plan.new_rows.append(_new(definition, EventStatus.FAILED, None, ev, error=ev.error))
-        elif _condition_failure(row):
-            plan.update(row, deliver=False, error=ev.error)
-        return
-    if not ev.holds:
-        return
-    if row is None or row.status == EventStatus.CANCELLED:
-        plan.new_rows.append(_new(definition, EventStatus.PENDING, now, ev))
-    elif _condition_failure(row):
-        plan.update(row, deliver=True, status=EventStatus.PENDING, at=now, error="",
-                    data=ev.data or {})
-    # pending or occurred: an immediate event occurs once per instance
-
-
-def _plan_scheduled(definition: EventDefinition, ev: Evaluation, at: datetime | None,
-                    row: _Row | None, plan: _Plan) -> None:
-    live = row if row is not None and row.status == EventStatus.SCHEDULED else None
-    if ev.error is not None:
-        # Keep a live event (the condition is checked again when it is due), record why.
-        if live is not None:
-            plan.update(live, deliver=False, error=ev.error)
-        elif row is None or row.status != EventStatus.FAILED:
-            plan.new_rows.append(_new(definition, EventStatus.FAILED, at, ev, error=ev.error))
-        else:
-            plan.update(row, deliver=False, error=ev.error, at=at)
-        return
-    if not ev.holds:  # condition false, or no date: no event
-        if live is not None:
-            reason = "no date" if at is None else "the condition no longer holds"
-            plan.update(live, deliver=True, status=EventStatus.CANCELLED, error=reason)
-        return
-    if live is not None:
-        if live.at != at:
-            plan.update(live, deliver=True, at=at, error="")
-        return
-    if row is not None and row.status in (EventStatus.OCCURRED, EventStatus.FAILED) \
-            and row.at == at and not _condition_failure(row):
-        return  # already fired for this date
-    if _condition_failure(row):
-        assert row is not None
-        plan.update(row, deliver=True, status=EventStatus.SCHEDULED, at=at, error="",
-                    data=ev.data or {})
-        return
-    plan.new_rows.append(_new(definition, EventStatus.SCHEDULED, at, ev))
 
 
 def _deliver_on_commit(ids: list[int], using: str) -> None:

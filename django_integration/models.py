@@ -83,7 +83,7 @@ class Event(models.Model):
         )
         constraints = (
             # An immediate event occurs once per instance: two concurrent saves must not
-            # both insert one (the second INSERT does nothing, see ``_tracking``).
+            # both insert one (the second INSERT does nothing, see ``_event_sql``).
             models.UniqueConstraint(
                 fields=["entity_type", "entity_id", "name"], name="da_event_one_immediate",
                 condition=models.Q(scheduled=False) & ~models.Q(status="cancelled"),

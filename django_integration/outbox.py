@@ -21,8 +21,9 @@ from django.utils import timezone
 
 from durable_automation.integration import get_settings
 
-from ._delivery import Delivery, Outcome, adeliver_many, claim, record_many
+from ._delivery import Delivery, Outcome, adeliver_many
 from ._dispatcher import dispatcher
+from ._lease import claim, record_many
 from ._resolver import run_db
 from .models import Event, EventStatus
 

@@ -20,8 +20,6 @@ from importlinter.cli import lint_imports
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("durable_automation", "django_integration")
-# django_integration is being reworked elsewhere; its modules join this check once split.
-SIZED = ("durable_automation",)
 MAX_LINES = 400
 
 
@@ -135,11 +133,13 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycles(graph, {"a", "b", "c", "d"}) == [["a", "b", "c"]]
 
 
-@pytest.mark.parametrize("package", SIZED)
+@pytest.mark.parametrize("package", PACKAGES)
 def test_no_module_is_over_400_lines(package: str) -> None:
     long = {
         str(path.relative_to(ROOT)): n
         for path in sorted((ROOT / package).rglob("*.py"))
+        # Django migrations are written by makemigrations and never edited by hand
+        # afterwards (a migration that ran is history): their length is not ours to split.
         if "migrations" not in path.parts
         and (n := len(path.read_text().splitlines())) > MAX_LINES
     }

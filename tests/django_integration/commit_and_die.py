@@ -23,14 +23,14 @@ import django
 
 django.setup()
 
-from django_integration import _delivery
+from django_integration import _delivery, _lease
 from django_integration._dispatcher import dispatcher
 from tests.django_integration.storm import storm_operations
 
 
 def main() -> None:
     path, rows, seed, lead = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-    _delivery.LEASE = timedelta(seconds=6)
+    _lease.LEASE = timedelta(seconds=6)
     dispatcher.timeout = 2.0
     dispatcher.concurrency = 1
     real = _delivery.adeliver

@@ -23,7 +23,8 @@ from temporalio.client import Client
 from temporalio.service import RetryConfig
 
 from django_integration import _tracking
-from django_integration._delivery import Outcome, claim, record
+from django_integration._delivery import Outcome
+from django_integration._lease import claim, record
 from django_integration.models import Event, EventStatus
 from django_integration.outbox import flush, relay_once
 from durable_automation import engine, event_workflow, step
@@ -237,14 +238,14 @@ def test_concurrent_saves_insert_one_immediate_event(no_forwarding, monkeypatch)
     booking.paid = True
     # The second save runs as if it had not seen the first one's row (a concurrent
     # transaction that read before the other committed).
-    real = _tracking._latest_rows
+    real = _tracking.latest_rows
     calls = []
 
     def unseen(*args: Any) -> Any:
         calls.append(1)
         return [] if len(calls) == 2 else real(*args)
 
-    monkeypatch.setattr(_tracking, "_latest_rows", unseen)
+    monkeypatch.setattr(_tracking, "latest_rows", unseen)
     booking.save()
     Booking.objects.get(pk=booking.pk).save()
     assert Event.objects.filter(name="tb_booking_paid", entity_id=str(booking.pk)).count() == 1
