@@ -22,7 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from .._core import search
-from .._core.channels import hub_id
+from .._core.channels import check_payload_size, hub_id
 from .._core.definitions import WorkflowDefinition
 from .._core.process_exit import django_configured, install_exit_handler
 from .._core.registry import registry
@@ -251,6 +251,7 @@ class Engine(EventRouting):
 
     async def _deliver(self, signal: str, payload: dict[str, Any] | None) -> int:
         binding = self._ensure()
+        await check_payload_size(binding.client.data_converter, payload)
         handle = binding.client.get_workflow_handle(hub_id(binding.task_queue, signal))
         try:
             return int(await handle.execute_update("deliver", DeliverRequest(payload=payload),

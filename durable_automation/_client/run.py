@@ -15,6 +15,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from .._core.channels import check_payload_size
 from .._core.registry import registry
 from .._core.wire import DIRECT_SIGNAL_UPDATE, STATE_QUERY, RunState
 from ..exceptions import (
@@ -188,6 +189,7 @@ class Run:
 
     async def _signal(self, signal: str, payload: dict[str, Any] | None) -> bool:
         handle = await self._handle()
+        await check_payload_size(self._engine._ensure().client.data_converter, payload)
         try:
             return bool(
                 await handle.execute_update(DIRECT_SIGNAL_UPDATE, args=[signal, payload],

@@ -11,14 +11,38 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from temporalio.converter import DataConverter
+
+from ..exceptions import SignalPayloadError
 
 __all__ = [
-    "HUB_WORKFLOW", "IDLE_TIMEOUT", "describe_errors", "hub_id", "merge_payload",
-    "validate_partial",
+    "HUB_WORKFLOW", "IDLE_TIMEOUT", "PAYLOAD_LIMIT", "check_payload_size", "describe_errors",
+    "hub_id", "merge_payload", "validate_partial",
 ]
 
 HUB_WORKFLOW = "durable_automation.signal_hub"
 IDLE_TIMEOUT = timedelta(hours=1)
+# Temporal's default blob size limit. The server accepts a bigger signal payload, but the
+# run that merges it into its Context then cannot schedule its next step: its workflow
+# task fails on every attempt (TMPRL1103). So a payload this large is refused up front.
+PAYLOAD_LIMIT = 2 * 1024 * 1024
+
+
+async def check_payload_size(converter: DataConverter, payload: dict[str, Any] | None) -> None:
+    """Refuse a signal payload that cannot fit in a run's Context.
+
+    Raises:
+        SignalPayloadError: Its encoded size is over :data:`PAYLOAD_LIMIT`.
+    """
+    if not payload:
+        return
+    size = sum(p.ByteSize() for p in await converter.encode([payload]))
+    if size > PAYLOAD_LIMIT:
+        raise SignalPayloadError(
+            f"The signal payload is {size / 1024 / 1024:.1f} MB encoded, over Temporal's "
+            f"{PAYLOAD_LIMIT // 1024 // 1024} MB payload limit: nothing was delivered. Store "
+            "large data elsewhere (the database, object storage) and send its id."
+        )
 
 
 def hub_id(task_queue: str, channel: str) -> str:
