@@ -15,12 +15,11 @@ Exits non-zero if any run fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import threading
 import time
-import uuid
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,28 +49,14 @@ def main() -> int:
     from django.db import connection
 
     from django_integration.models import Event
-    from durable_automation import engine
-    from durable_automation._core.runtime import LoopThread
-    from durable_automation.devserver import DevServer, free_port
-    from durable_automation.worker import AutomationWorker
     from tests.django_integration.storm import run_storm
     from tests.django_integration.testapp.models import Effect, Storm
+    from tests.helpers.own_server import own_server_with_worker
 
     call_command("migrate", run_syncdb=True, verbosity=0)
     state = Path(tempfile.mkdtemp(prefix="da-storm-"))
-    server = DevServer(db_file=state / "temporal.sqlite3", port=free_port(), ui=False,
-                       log_file=state / "server.log")
-    server.start()
-    runner = LoopThread("storm-worker")
-    task_queue = f"storm-{uuid.uuid4().hex[:8]}"
-
-    async def start() -> AutomationWorker:
-        worker = AutomationWorker(await server.connect(), task_queue, bind_engine=False,
-                                  graceful_shutdown=timedelta(seconds=1))
-        return await worker.__aenter__()
-
-    worker = runner.run(start())
-    previous = engine.bind(worker.client, task_queue, runner.loop)
+    servers = contextlib.ExitStack()
+    server = servers.enter_context(own_server_with_worker(state, "storm"))
     relay_stop = threading.Event()
 
     def relay() -> None:  # what the worker process runs next to the worker
@@ -108,12 +93,7 @@ def main() -> int:
             failures += bool(report.problems)
     finally:
         relay_stop.set()
-        engine.restore(previous)
-        try:
-            runner.run(worker.__aexit__(None, None, None), timeout=60)
-        finally:
-            runner.stop()
-            server.stop()
+        servers.close()
         if connection.vendor == "postgresql":
             for model in (Storm, Effect, Event):
                 model.objects.all().delete()

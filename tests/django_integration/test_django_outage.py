@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,10 +13,9 @@ from django_integration._dispatcher import dispatcher
 from django_integration.models import Event, EventStatus
 from django_integration.outbox import flush, outbox_status, relay_once
 from durable_automation import engine
-from durable_automation._core.runtime import LoopThread
-from durable_automation.devserver import DevServer, free_port
-from durable_automation.worker import AutomationWorker
+from durable_automation.devserver import DevServer
 from tests.django_integration.testapp.models import Booking, Effect
+from tests.helpers.own_server import own_server_with_worker
 from tests.helpers.polling import eventually
 
 N = 100
@@ -27,31 +24,13 @@ N = 100
 @pytest.fixture
 def restartable(tmp_path: Path) -> Iterator[DevServer]:
     """A dev server of our own (state on disk, fixed port) with a worker bound to the engine."""
-    server = DevServer(db_file=tmp_path / "temporal.sqlite3", port=free_port(), ui=False,
-                       log_file=tmp_path / "server.log")
-    server.start()
-    runner = LoopThread("outage-worker")
-    task_queue = f"outage-{uuid.uuid4().hex[:8]}"
-
-    async def start() -> AutomationWorker:
-        worker = AutomationWorker(await server.connect(), task_queue, bind_engine=False,
-                                  graceful_shutdown=timedelta(seconds=1))
-        return await worker.__aenter__()
-
-    worker = runner.run(start())
-    previous = engine.bind(worker.client, task_queue, runner.loop)
-    timeout = dispatcher.timeout
-    dispatcher.timeout = 2.0
-    try:
-        yield server
-    finally:
-        dispatcher.timeout = timeout
-        engine.restore(previous)
+    with own_server_with_worker(tmp_path, "outage") as server:
+        timeout = dispatcher.timeout
+        dispatcher.timeout = 2.0
         try:
-            runner.run(worker.__aexit__(None, None, None), timeout=60)
+            yield server
         finally:
-            runner.stop()
-            server.stop()
+            dispatcher.timeout = timeout
 
 
 def _handled() -> list[str]:

@@ -11,9 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,11 +19,9 @@ from django.db import connection
 
 from django_integration.models import Event
 from django_integration.outbox import relay_once
-from durable_automation import engine
-from durable_automation._core.runtime import LoopThread
-from durable_automation.devserver import DevServer, free_port
-from durable_automation.worker import AutomationWorker
+from durable_automation.devserver import DevServer
 from tests.django_integration.storm import StormPlan, StormReport, check_storm, run_storm
+from tests.helpers.own_server import own_server_with_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,28 +48,8 @@ def relay() -> Iterator[None]:
 @pytest.fixture
 def restartable(tmp_path: Path) -> Iterator[DevServer]:
     """A dev server of our own (state in a file, fixed port), with a worker bound to the engine."""
-    server = DevServer(db_file=tmp_path / "temporal.sqlite3", port=free_port(), ui=False,
-                       log_file=tmp_path / "server.log")
-    server.start()
-    runner = LoopThread("fault-worker")
-    task_queue = f"fault-{uuid.uuid4().hex[:8]}"
-
-    async def start() -> AutomationWorker:
-        worker = AutomationWorker(await server.connect(), task_queue, bind_engine=False,
-                                  graceful_shutdown=timedelta(seconds=1))
-        return await worker.__aenter__()
-
-    worker = runner.run(start())
-    previous = engine.bind(worker.client, task_queue, runner.loop)
-    try:
+    with own_server_with_worker(tmp_path, "fault") as server:
         yield server
-    finally:
-        engine.restore(previous)
-        try:
-            runner.run(worker.__aexit__(None, None, None), timeout=60)
-        finally:
-            runner.stop()
-            server.stop()
 
 
 def test_temporal_restarts_in_the_middle_of_a_storm(restartable, outbox, relay):
