@@ -7,7 +7,7 @@ run them) and the decorators of ``workflows`` and ``events`` (which build them).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -49,6 +49,8 @@ class WorkflowDefinition:
         event_name: For ``@event_workflow``: the event that starts it.
         offset: For ``@event_workflow``: start at event time + offset.
         default_retry: Retry for steps that do not declare one.
+        renamed_steps: Old step name -> new name, for runs in flight that still name a
+            step which was renamed (see docs/deploy-safety.md).
     """
 
     name: str
@@ -59,6 +61,7 @@ class WorkflowDefinition:
     event_name: str | None = None
     offset: timedelta = timedelta(0)
     default_retry: Retry | None = None
+    renamed_steps: dict[str, str] = field(default_factory=dict)
 
     @property
     def qualname(self) -> str:

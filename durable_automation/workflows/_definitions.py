@@ -20,6 +20,7 @@ from .._core.definitions import StepDefinition, WorkflowDefinition
 from .._core.registry import registry
 from .._core.retry import Retry
 from ..exceptions import DefinitionError
+from ._renames import check_renamed_steps
 
 __all__ = ["StepDefinition", "WorkflowDefinition", "event_workflow", "step", "step_definitions",
            "workflow"]
@@ -66,9 +67,14 @@ def step(
 # ── @workflow / @event_workflow ────────────────────────────────────────────────────
 
 
-def workflow(name: str) -> Callable[[C], C]:
-    """Register a class as a manual workflow named ``name`` (start it with ``engine.start``)."""
-    return lambda cls: _register_workflow(cls, name=name)
+def workflow(name: str, *, renamed_steps: dict[str, str] | None = None) -> Callable[[C], C]:
+    """Register a class as a manual workflow named ``name`` (start it with ``engine.start``).
+
+    Args:
+        renamed_steps: Old step name -> new name, so runs in flight that still name a
+            renamed step carry on with the new one (docs/deploy-safety.md).
+    """
+    return lambda cls: _register_workflow(cls, name=name, renamed_steps=renamed_steps)
 
 
 def event_workflow(
@@ -77,6 +83,7 @@ def event_workflow(
     default_retry: Retry | None = None,
     *,
     name: str | None = None,
+    renamed_steps: dict[str, str] | None = None,
 ) -> Callable[[C], C]:
     """Register a class as a workflow started when ``event_name`` occurs.
 
@@ -85,10 +92,11 @@ def event_workflow(
         offset: Run at event time + offset; negative runs before a scheduled event.
         default_retry: Retry for steps that declare none.
         name: Automation name (default: the class name).
+        renamed_steps: Old step name -> new name (see :func:`workflow`).
     """
     return lambda cls: _register_workflow(
         cls, name=name or cls.__name__, event_name=event_name, offset=offset,
-        default_retry=default_retry,
+        default_retry=default_retry, renamed_steps=renamed_steps,
     )
 
 
@@ -99,6 +107,7 @@ def _register_workflow(
     event_name: str | None = None,
     offset: timedelta = timedelta(0),
     default_retry: Retry | None = None,
+    renamed_steps: dict[str, str] | None = None,
 ) -> C:
     problems: list[str] = []
     label = cls.__qualname__
@@ -152,6 +161,8 @@ def _register_workflow(
                     f"exist (steps: {', '.join(steps)})"
                 )
 
+    problems += check_renamed_steps(label, renamed_steps, steps)
+
     create = inspect.getattr_static(cls, "create_context", None)
     if create is not None and not isinstance(create, classmethod | staticmethod):
         problems.append(f"{label}.create_context must be a classmethod")
@@ -172,6 +183,7 @@ def _register_workflow(
         event_name=event_name,
         offset=offset,
         default_retry=default_retry,
+        renamed_steps=dict(renamed_steps or {}),
     )
     registry.add_workflow(definition)
     cls.__durable_automation__ = definition  # type: ignore[attr-defined]

@@ -35,6 +35,10 @@ async def run_step_activity(runner: StepRunner, args: Sequence[Any]) -> StepOutc
     """Run the step named by the activity's input."""
     step_input = activity.payload_converter().from_payload(args[0].payload, StepInput)
     definition = registry.workflows.get(step_input.automation)
+    if definition is not None and step_input.step in definition.renamed_steps:
+        # Scheduled before a deploy renamed the step: run the new step's code.
+        step_input = step_input.model_copy(
+            update={"step": definition.renamed_steps[step_input.step]})
     if definition is None or step_input.step not in definition.steps:
         raise ApplicationError(
             f"{step_input.automation}.{step_input.step} is not registered on this worker",

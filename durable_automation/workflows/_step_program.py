@@ -25,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
     from .._core.registry import registry
     from .._core.wire import CommandWire, StartInput, StepInput, Waiter, WakeWire
     from .._worker.program import RunProgram, unregister_waiter
+    from ._park_memo import initial_step, record_park
+    from ._renames import resolve_step
 
 __all__ = ["StepProgram"]
 
@@ -52,9 +54,11 @@ class StepProgram(RunProgram):
         offset_label = definition.event_name or definition.name
         if definition.offset:
             offset_label = f"{offset_label} {format_duration(definition.offset)}"
+        step = start.step or initial_step(definition)
+        if start.start_at is not None and start.start_at > workflow.now():
+            record_park(step, "gate", [], self._context)
         await self.gate(start.start_at, offset_label)
 
-        step = start.step or definition.start_step
         wake: WakeWire | None = start.resume_wake
         visits: Counter[str] = Counter(start.visits)
         while True:
@@ -69,11 +73,13 @@ class StepProgram(RunProgram):
             self._step, self._phase = step, "running"
             self._waiting_for = self._deadline = None
             self.publish(f"Running step {step}")
-            step_def = definition.steps[step]
-            retry = definition.retry_for(step)
+            # A renamed step keeps its recorded activity name; the new step's code runs.
+            current = resolve_step(definition, step)
+            step_def = definition.steps[current]
+            retry = definition.retry_for(current)
             outcome = await self.execute(
                 definition.name, step, retry.to_policy() if retry else None, step_def.timeout,
-                StepInput(automation=definition.name, step=step,
+                StepInput(automation=definition.name, step=current,
                           run_id=workflow.info().workflow_id, context=self._context,
                           execution=self._executions, visit=visits[step], wake=wake,
                           event=start.event),
@@ -107,6 +113,7 @@ class StepProgram(RunProgram):
         self._phase = "sleeping"
         self._deadline = workflow.now() + command.duration
         label = f"sleep {format_duration(command.duration)}"
+        record_park(step, "sleep", [command.then], self._context)
         self.publish(f"Step {step}: {label}, until {self._deadline.isoformat(timespec='seconds')}")
         await workflow.sleep(command.duration, summary=f"{step}: {label}")
 
@@ -120,6 +127,7 @@ class StepProgram(RunProgram):
         self._deadline = workflow.now() + command.duration if command.duration else None
         until = f", until {self._deadline.isoformat(timespec='seconds')}" if self._deadline else ""
         self.publish(f"Step {step}: waiting for {channel}{until}")
+        record_park(step, "wait", [command.then, command.on_timeout], self._context)
         try:
             await workflow.wait_condition(
                 lambda: seq in self._wakes, timeout=command.duration,
