@@ -63,6 +63,12 @@ class Settings:
             configured worker can run is scheduled, and never in a Django process;
             ``True``: always (every timer and task started here runs here); ``False``:
             never (scheduling such a callable raises ``ConfigurationError``).
+        health_port: Serve the worker's liveness (``/livez``) and readiness
+            (``/readyz``) on this port (``None`` = off); see docs/operations.md.
+        drain_timeout: How long running steps may take to finish when the worker is
+            told to stop (SIGTERM); orchestrators must wait longer than this.
+        event_retention: Django ``Event`` rows nothing needs any more are deleted this
+            long after their last change, by a daily job (``None`` = keep them all).
     """
 
     address: str = "localhost:7233"
@@ -83,11 +89,15 @@ class Settings:
     outbox_relay_interval: timedelta = timedelta(seconds=5)
     outbox_max_attempts: int = 10
     timers_in_process: bool | None = None
+    health_port: int | None = None
+    drain_timeout: timedelta = timedelta(seconds=30)
+    event_retention: timedelta | None = timedelta(days=30)
 
 
 _overrides: dict[str, Any] = {}
 _cached: Settings | None = None
-_TIMEDELTA_KEYS = {"step_timeout", "heartbeat_timeout", "outbox_relay_interval"}
+_TIMEDELTA_KEYS = {"step_timeout", "heartbeat_timeout", "outbox_relay_interval",
+                   "drain_timeout"}
 
 
 def _from_django() -> dict[str, Any] | None:
@@ -153,8 +163,13 @@ def _coerce(key: str, value: Any) -> Any:
         return value.lower() in {"1", "true", "yes", "on"}
     if key == "outbox_max_attempts" and isinstance(value, str):
         return int(value)
-    if key == "metrics_port" and isinstance(value, str):
+    if key in {"metrics_port", "health_port"} and isinstance(value, str):
         return int(value) if value else None
+    if key == "event_retention":
+        if isinstance(value, str) and value.strip().lower() in {"", "none", "off"}:
+            return None
+        if isinstance(value, (int, float, str)):
+            return timedelta(seconds=float(value))
     return value
 
 
