@@ -11,9 +11,10 @@ and components the worker assembly (``_worker``) then serves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from temporalio.client import Client
 
@@ -24,6 +25,7 @@ from ._client.connect import connect
 from ._core.registry import import_automation_modules, registry
 from ._core.settings import Settings, get_settings
 from ._worker.assembly import AutomationWorker, replayer, sandbox_runner, workflow_classes
+from ._worker.health import WorkerHealth
 
 __all__ = ["AutomationWorker", "replayer", "run_worker", "sandbox_runner", "workflow_classes"]
 
@@ -36,16 +38,33 @@ async def run_worker(
     settings: Settings | None = None,
     stop: asyncio.Event | None = None,
     client: Client | None = None,
+    on_started: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Connect, import automation modules, and run a worker until SIGINT/SIGTERM.
+
+    With ``HEALTH_PORT`` set, liveness and readiness are served over HTTP from the
+    start (see ``_worker/health.py``); on stop the worker drains for up to
+    ``DRAIN_TIMEOUT`` (running steps finish, no new work is taken).
 
     Args:
         modules: Modules to import (added to the ``AUTOMATION_MODULES`` setting).
         settings: Settings to use (default: the current ones).
         stop: Set it to stop the worker (default: set on SIGINT/SIGTERM).
         client: An existing client (default: connect as the settings say).
+        on_started: Awaited once the worker polls and the engine is bound to it
+            (integrations start their background jobs there).
     """
     settings = settings or get_settings()
+    async with contextlib.AsyncExitStack() as stack:
+        health = None
+        if settings.health_port is not None:
+            health = await stack.enter_async_context(WorkerHealth(settings.health_port))
+        await _run(modules, settings, stop, client, on_started, health)
+
+
+async def _run(modules: Iterable[str], settings: Settings, stop: asyncio.Event | None,
+               client: Client | None, on_started: Callable[[], Awaitable[None]] | None,
+               health: WorkerHealth | None) -> None:
     imported = import_automation_modules([*settings.automation_modules, *modules])
     client = client or await connect(settings)
     stop = stop or _stop_on_signals()
@@ -55,7 +74,18 @@ async def run_worker(
         settings.address, settings.namespace, settings.task_queue, len(names),
         ", ".join(names) or "none", ", ".join(imported) or "none",
     )
-    await AutomationWorker(client, settings.task_queue, settings=settings).run_until(stop)
+    worker = AutomationWorker(client, settings.task_queue, settings=settings,
+                              graceful_shutdown=settings.drain_timeout)
+    if health is not None:
+        health.watch(worker)
+    async with worker:
+        if on_started is not None:
+            await on_started()
+        await stop.wait()
+        if health is not None:
+            health.drain()
+        log.info("Shutting down: waiting up to %.0fs for running steps to finish",
+                 settings.drain_timeout.total_seconds())
     log.info("Worker stopped")
 
 

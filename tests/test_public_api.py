@@ -68,7 +68,7 @@ MODULES: dict[str, list[str]] = {
         "UnknownAutomationError", "UnknownTaskError",
     ],
     "durable_automation.observability": ["StepLogFilter", "install_log_context",
-                                         "step_log_fields"],
+                                         "metric_meter", "step_log_fields"],
     "durable_automation.status": ["StatusRow", "collect_status", "format_table", "print_status"],
     "durable_automation.worker": ["AutomationWorker", "replayer", "run_worker", "sandbox_runner",
                                   "workflow_classes"],

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
+from temporalio.common import MetricMeter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from .._core.context import current
@@ -31,6 +32,7 @@ __all__ = [
     "StepLogFilter",
     "client_interceptors",
     "install_log_context",
+    "metric_meter",
     "metrics_runtime",
     "step_log_fields",
     "uses_runtime",
@@ -80,6 +82,16 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
             _runtimes[bind] = runtime
             log.info("Serving Temporal metrics for Prometheus on http://%s/metrics", bind)
         return runtime
+
+
+def metric_meter(settings: Settings) -> MetricMeter | None:
+    """The meter of the ``METRICS_PORT`` runtime (``None`` = metrics off).
+
+    Metrics made with it are served on the same ``/metrics`` page as Temporal's own
+    (without the ``temporal_`` prefix, which only temporalio's metrics carry).
+    """
+    runtime = metrics_runtime(settings)
+    return None if runtime is None else runtime.metric_meter
 
 
 def uses_runtime(client: Any, runtime: Runtime) -> bool:
