@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidScheduleError": ".exceptions",
     "NotConnectedError": ".exceptions",
     "RegistrationError": ".exceptions",
+    "ResetError": ".exceptions",
     "RunCancelledError": ".exceptions",
     "RunError": ".exceptions",
     "RunFailedError": ".exceptions",
@@ -93,11 +94,30 @@ _EXPORTS: dict[str, str] = {
     "setup_tasks_from_yaml": ".scheduler",
     # testing
     "time_machine": ".testing",
+    # operations
+    "BulkResult": ".operations",
+    "CheckReport": ".operations",
+    "ResetPoint": ".operations",
+    "RunFilter": ".operations",
+    "RunInfo": ".operations",
+    "StrandedRun": ".operations",
+    "acancel_runs": ".operations",
+    "acheck_stranded_runs": ".operations",
+    "afind_runs": ".operations",
+    "aretry_runs": ".operations",
+    "cancel_runs": ".operations",
+    "check_stranded_runs": ".operations",
+    "find_runs": ".operations",
+    "retry_runs": ".operations",
 }
 
 
 # Every name of _EXPORTS (tests/test_public_api.py pins the list and checks they agree).
 __all__ = [
+    # operations (issue 14)
+    "BulkResult", "CheckReport", "ResetError", "ResetPoint", "RunFilter", "RunInfo",
+    "StrandedRun", "acancel_runs", "acheck_stranded_runs", "afind_runs", "aretry_runs",
+    "cancel_runs", "check_stranded_runs", "find_runs", "retry_runs",
     "AgentManager", "ClaimHeldError", "ConfigurationError", "DefinitionError",
     "DurableAutomationError", "Engine", "EntityNotFoundError", "Event", "EventBatch",
     "EventDeliveryError", "InvalidCommandError", "InvalidContextError", "InvalidScheduleError",
@@ -157,6 +177,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
         InvalidScheduleError,
         NotConnectedError,
         RegistrationError,
+        ResetError,
         RunCancelledError,
         RunError,
         RunFailedError,
@@ -167,6 +188,22 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
         TemporalServiceError,
         UnknownAutomationError,
         UnknownTaskError,
+    )
+    from .operations import (
+        BulkResult,
+        CheckReport,
+        ResetPoint,
+        RunFilter,
+        RunInfo,
+        StrandedRun,
+        acancel_runs,
+        acheck_stranded_runs,
+        afind_runs,
+        aretry_runs,
+        cancel_runs,
+        check_stranded_runs,
+        find_runs,
+        retry_runs,
     )
     from .scheduler import ScheduledTask, Scheduler, setup_tasks_from_config, setup_tasks_from_yaml
     from .testing import time_machine

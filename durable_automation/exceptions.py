@@ -22,6 +22,7 @@ Every exception the SDK raises on purpose derives from one root, so
         ├── RunFailedError         the run ended in failure (``fail()`` or an exhausted retry)
         ├── RunCancelledError      the run was cancelled
         ├── RunNotFoundError       no run has that id
+        ├── ResetError             a run cannot be reset to that step or visit
         └── RunWaitsForeverError   under ``time_machine()``, an awaited run waits with no deadline
 """
 
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidScheduleError",
     "NotConnectedError",
     "RegistrationError",
+    "ResetError",
     "RunCancelledError",
     "RunError",
     "RunFailedError",
@@ -181,10 +183,15 @@ class RunFailedError(RunError):
 
     Attributes:
         reason: The ``fail()`` reason, or the error of the step whose retries ran out.
+        step: The step that failed, when known (an ``on_failure`` hook gets it).
+        error_type: The failing exception's type name, when known.
     """
 
-    def __init__(self, run_id: str, reason: str) -> None:
+    def __init__(self, run_id: str, reason: str, *, step: str | None = None,
+                 error_type: str | None = None) -> None:
         self.reason = reason
+        self.step = step
+        self.error_type = error_type
         # An empty id: a failure surfaced where the run's id is not known.
         super().__init__(run_id, f"Run {run_id} failed: {reason}" if run_id
                          else f"A run failed: {reason}")
@@ -203,6 +210,20 @@ class RunNotFoundError(RunError):
 
     def __init__(self, run_id: str) -> None:
         super().__init__(run_id, f"No run with id {run_id!r} exists")
+
+
+class ResetError(RunError):
+    """``run.reset(to_step=..., visit=...)`` names a step or visit the run cannot go back to.
+
+    Attributes:
+        step: The step asked for.
+        visits: The visits of that step in the run's current history (may be empty).
+    """
+
+    def __init__(self, run_id: str, step: str, visits: Sequence[int], message: str) -> None:
+        self.step = step
+        self.visits = list(visits)
+        super().__init__(run_id, message)
 
 
 class RunWaitsForeverError(RunError):

@@ -34,8 +34,16 @@ TOP_LEVEL = [
     "setup_tasks_from_yaml", "sleep", "step", "step_info", "task", "task_info", "time_machine",
     "wait", "wait_for_event", "workflow",
 ]
+# Operating runs and deploy safety (issue 14).
+OPERATIONS = [
+    "BulkResult", "CheckReport", "ResetPoint", "RunFilter", "RunInfo", "StrandedRun",
+    "acancel_runs", "acheck_stranded_runs", "afind_runs", "aretry_runs", "cancel_runs",
+    "check_stranded_runs", "find_runs", "retry_runs",
+]
+TOP_LEVEL = sorted([*TOP_LEVEL, *OPERATIONS, "ResetError"])
 
 MODULES: dict[str, list[str]] = {
+    "durable_automation.operations": OPERATIONS,
     "durable_automation.workflows": [
         "Command", "Engine", "Retry", "Run", "RunStatus", "StepInfo", "WorkflowDefinition",
         "complete", "engine", "event_workflow", "fail", "get_context", "goto", "sleep", "step",
@@ -62,7 +70,8 @@ MODULES: dict[str, list[str]] = {
     "durable_automation.exceptions": [
         "ClaimHeldError", "ConfigurationError", "DefinitionError", "DurableAutomationError",
         "EntityNotFoundError", "EventDeliveryError", "InvalidCommandError", "InvalidContextError",
-        "InvalidScheduleError", "NotConnectedError", "RegistrationError", "RunCancelledError",
+        "InvalidScheduleError", "NotConnectedError", "RegistrationError", "ResetError",
+        "RunCancelledError",
         "RunError", "RunFailedError", "RunNotFoundError", "RunWaitsForeverError",
         "SignalPayloadError", "SyncCallInEventLoopError", "TemporalServiceError",
         "UnknownAutomationError", "UnknownTaskError",

@@ -27,6 +27,7 @@ from ..exceptions import (
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .reset import ResetPoint
 
 __all__ = ["Run", "RunStatus"]
 
@@ -227,3 +228,26 @@ class Run:
     def cancel(self) -> None:
         """Sync twin of :meth:`acancel`."""
         self._engine._blocking(self.acancel, name="Run.cancel")
+
+    # ── operations ───────────────────────────────────────────────────────────────
+
+    async def areset(self, to_step: str, visit: int | None = None) -> ResetPoint:
+        """Run again from ``to_step`` (after a bug fix), with the Context it had when that
+        step began, using Temporal's reset. See docs/operating-runs.md.
+
+        Args:
+            to_step: The step to run again.
+            visit: Which time the run entered that step (1 = first); default the latest.
+
+        Raises:
+            ResetError: No such step, or it has no such visit in the run's current
+                execution (agents and runs that continued as new go back only within it).
+        """
+        from .reset import reset_run
+
+        client = await self._engine._aclient()
+        return await self._engine._on_loop(reset_run, client, self.id, to_step, visit)
+
+    def reset(self, to_step: str, visit: int | None = None) -> ResetPoint:
+        """Sync twin of :meth:`areset`."""
+        return self._engine._blocking(self.areset, to_step, visit, name="Run.reset")

@@ -1,0 +1,94 @@
+"""Automations the operations tests reset, retry, cancel and check.
+
+Module-level switches stand for "the code before / after a bug fix": a test flips
+one and the next execution of the step sees the new behaviour.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from durable_automation import (
+    complete,
+    event_workflow,
+    goto,
+    sleep,
+    step,
+    step_info,
+    wait,
+    workflow,
+)
+
+FIXED = {"notify": False, "charge": False}
+
+
+@workflow("ops_reset_flow")
+class ResetFlow:
+    """prepare -> notify_housekeeping (twice: it sleeps and re-enters) -> finish."""
+
+    class Context(BaseModel):
+        log: list[str] = Field(default_factory=list)
+
+    @step(start=True)
+    def prepare(self, ctx: Context) -> object:
+        ctx.log.append("prepare")
+        return goto("notify_housekeeping")
+
+    @step
+    def notify_housekeeping(self, ctx: Context) -> object:
+        visit = step_info().visit
+        ctx.log.append(f"notify{visit}:{'fixed' if FIXED['notify'] else 'buggy'}")
+        if visit == 1:
+            return sleep(0.05)
+        return goto(self.finish)
+
+    @step
+    def finish(self, ctx: Context) -> object:
+        return complete(log=ctx.log)
+
+
+@workflow("ops_charge_flow")
+class ChargeFlow:
+    """reserve -> charge (raises until fixed: the run fails) -> done."""
+
+    class Context(BaseModel):
+        guest: str
+        log: list[str] = Field(default_factory=list)
+
+    @step(start=True)
+    def reserve(self, ctx: Context) -> object:
+        ctx.log.append("reserve")
+        return goto(self.charge)
+
+    @step
+    def charge(self, ctx: Context) -> object:
+        if not FIXED["charge"]:
+            raise RuntimeError("card gateway bug")
+        ctx.log.append("charge")
+        return complete(log=ctx.log, guest=ctx.guest)
+
+
+@event_workflow("ops_guest_arrived", name="ops_parked_flow")
+class ParkedFlow:
+    """Waits in ``await_docs`` (then ``review``, on timeout ``remind``): a run to cancel
+    in bulk, and to check against changed code."""
+
+    class Context(BaseModel):
+        guest: str = "?"
+        room: int = 0
+
+    @classmethod
+    def create_context(cls, event: object = None, **kwargs: object) -> BaseModel:
+        return cls.Context(guest=str(getattr(event, "entity_id", "?")))
+
+    @step(start=True)
+    def await_docs(self, ctx: Context) -> object:
+        return wait("ops:docs", timeout=3600, on_timeout="remind", then="review")
+
+    @step
+    def review(self, ctx: Context) -> object:
+        return complete(guest=ctx.guest)
+
+    @step
+    def remind(self, ctx: Context) -> object:
+        return complete(reminded=ctx.guest)
