@@ -114,10 +114,6 @@ _EXPORTS: dict[str, str] = {
 
 # Every name of _EXPORTS (tests/test_public_api.py pins the list and checks they agree).
 __all__ = [
-    # operations (issue 14)
-    "BulkResult", "CheckReport", "ResetError", "ResetPoint", "RunFilter", "RunInfo",
-    "StrandedRun", "acancel_runs", "acheck_stranded_runs", "afind_runs", "aretry_runs",
-    "cancel_runs", "check_stranded_runs", "find_runs", "retry_runs",
     "AgentManager", "ClaimHeldError", "ConfigurationError", "DefinitionError",
     "DurableAutomationError", "Engine", "EntityNotFoundError", "Event", "EventBatch",
     "EventDeliveryError", "InvalidCommandError", "InvalidContextError", "InvalidScheduleError",
@@ -131,6 +127,12 @@ __all__ = [
     "on_event_cancelled", "on_event_created", "schedule_task", "setup_tasks_from_config",
     "setup_tasks_from_yaml", "sleep", "step", "step_info", "task", "task_info", "time_machine",
     "wait", "wait_for_event", "workflow",
+]
+# Operating runs and deploy safety (issue 14).
+__all__ += [
+    "BulkResult", "CheckReport", "ResetError", "ResetPoint", "RunFilter", "RunInfo",
+    "StrandedRun", "acancel_runs", "acheck_stranded_runs", "afind_runs", "aretry_runs",
+    "cancel_runs", "check_stranded_runs", "find_runs", "retry_runs",
 ]
 
 
