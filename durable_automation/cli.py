@@ -1,4 +1,5 @@
-"""The ``durable-automation`` command: ``worker``, ``dev``, ``status`` and ``codec-server``.
+"""The ``durable-automation`` command: ``worker``, ``dev``, ``status``, ``codec-server``,
+``runs ...`` and ``check`` (the last two in ``_cli_runs.py``).
 
 Exit: once a command has finished and flushed its output, the process ends with
 ``os._exit(code)``. temporalio's Rust core has crashed here during interpreter
@@ -17,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ._cli_runs import OPERATIONS_COMMANDS, add_operations_commands, run_operations_command
 from ._core.settings import configure
 from .exceptions import DurableAutomationError
 
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="show live runs, waits and schedules")
     _connection_options(status)
     status.add_argument("--limit", type=int, default=50, help="rows at most (default: 50)")
+    add_operations_commands(commands, _connection_options)
     return parser
 
 
@@ -105,6 +108,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             from .status import print_status
 
             return asyncio.run(print_status(limit=args.limit))
+        if args.command in OPERATIONS_COMMANDS:
+            _apply_connection_options(args)
+            return run_operations_command(args)
     except DurableAutomationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

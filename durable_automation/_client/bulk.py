@@ -19,16 +19,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from temporalio import workflow as temporal_workflow
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from .._core import search
 from .._core.errors import sdk_error
-from .._core.registry import registry
+from .._core.hooks import worker_components
 from .._core.settings import get_settings
 from ..exceptions import ConfigurationError, DurableAutomationError
 from .reset import reset_run, step_visits
+from .scheduled_event import SCHEDULED_EVENT_WORKFLOW
 
-__all__ = ["BulkResult", "RunFilter", "RunInfo", "bulk_cancel", "bulk_retry", "find"]
+__all__ = ["BulkResult", "RunFilter", "RunInfo", "bulk_cancel", "bulk_retry", "find",
+           "internal_types"]
 
 FilterStatus = Literal["running", "completed", "failed", "cancelled"]
 
@@ -164,12 +167,24 @@ def _info(execution: WorkflowExecution) -> RunInfo:
                    attributes.get(search.ENTITY), execution.start_time, execution.close_time)
 
 
+def internal_types() -> set[str]:
+    """Workflow types of the SDK's own machinery (signal hubs, timers, scheduled events):
+    on the task queue, but not automation runs. Covers the subsystems imported so far."""
+    names = {SCHEDULED_EVENT_WORKFLOW}
+    for component in worker_components():
+        for cls in component.workflows:
+            definition = temporal_workflow._Definition.from_class(cls)
+            if definition is not None and definition.name:
+                names.add(definition.name)
+    return names
+
+
 async def find(client: Client, task_queue: str, run_filter: RunFilter) -> list[RunInfo]:
     """The runs of automations on ``task_queue`` that ``run_filter`` matches."""
     found: list[RunInfo] = []
+    internal = internal_types()
     async for execution in client.list_workflows(run_filter.query(task_queue)):
-        if registry.kind_of(execution.workflow_type) is None and (
-                execution.typed_search_attributes.get(search.AUTOMATION) is None):
+        if execution.workflow_type in internal:
             continue  # a signal hub, timer, scheduled event...: not an automation run
         found.append(_info(execution))
         if len(found) >= run_filter.limit:

@@ -23,14 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from temporalio import workflow as temporal_workflow
 from temporalio.client import Client, WorkflowExecution
 
 from .._core import search
 from .._core.definitions import WorkflowDefinition
-from .._core.hooks import worker_components
 from .._core.registry import registry
-from .bulk import _quote
+from .bulk import _quote, internal_types
 
 __all__ = ["CheckReport", "StrandedRun", "check_run", "find_stranded"]
 
@@ -77,16 +75,6 @@ class CheckReport:
     def ok(self) -> bool:
         """No run is stranded."""
         return not self.stranded
-
-
-def _internal_types() -> set[str]:
-    names: set[str] = set()
-    for component in worker_components():
-        for cls in component.workflows:
-            definition = temporal_workflow._Definition.from_class(cls)
-            if definition is not None and definition.name:
-                names.add(definition.name)
-    return names
 
 
 def _context_problems(definition: WorkflowDefinition, memo: dict[str, Any]) -> list[str]:
@@ -167,7 +155,7 @@ async def _memo(execution: WorkflowExecution) -> dict[str, Any] | None:
 async def find_stranded(client: Client, task_queue: str, limit: int = 10_000) -> CheckReport:
     """Check every run in flight on ``task_queue`` against the registered code."""
     report = CheckReport()
-    internal = _internal_types()
+    internal = internal_types()
     query = f"TaskQueue = {_quote(task_queue)} AND ExecutionStatus = 'Running'"
     async for execution in client.list_workflows(query, limit=limit):
         check_run(execution.id, execution.workflow_type,

@@ -6,6 +6,8 @@ one and the next execution of the step sees the new behaviour.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pydantic import BaseModel, Field
 
 from durable_automation import (
@@ -20,6 +22,8 @@ from durable_automation import (
 )
 
 FIXED = {"notify": False, "charge": False}
+# Side effects per step ("emails sent"): a retry must not repeat the steps before.
+CALLS: Counter[str] = Counter()
 
 
 @workflow("ops_reset_flow")
@@ -57,6 +61,7 @@ class ChargeFlow:
 
     @step(start=True)
     def reserve(self, ctx: Context) -> object:
+        CALLS["reserve"] += 1
         ctx.log.append("reserve")
         return goto(self.charge)
 
