@@ -29,7 +29,10 @@ async def _until_ready(port: int, within: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + within
     status, body = 0, {}
     while time.monotonic() < deadline:
-        status, body = await asyncio.to_thread(_get, port, "/readyz")
+        try:
+            status, body = await asyncio.to_thread(_get, port, "/readyz")
+        except urllib.error.URLError:  # not listening yet
+            status, body = 0, {}
         if status == 200:
             return body
         await asyncio.sleep(0.2)
