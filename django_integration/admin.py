@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -68,7 +69,7 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ("name", "status", EntityTypeFilter, DeliveryFilter, "scheduled")
     search_fields = ("name", "entity_id", "error")
     date_hierarchy = "created_at"
-    actions = ("resend_events",)
+    actions = ("resend_events", "cancel_event_runs", "retry_failed_event_runs")
     readonly_fields = [f.name for f in Event._meta.fields] + ["runs"]
 
     @admin.display(description="entity", ordering="entity_type")
@@ -119,3 +120,36 @@ class EventAdmin(admin.ModelAdmin):
             f"{result.retry_later} left in the outbox (Temporal unreachable).",
             level,
         )
+
+    @admin.action(description="Cancel the runs of selected events")
+    def cancel_event_runs(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        from durable_automation import engine
+
+        self._each_run(request, queryset, "cancelled", lambda run_id: engine.get_run(run_id)
+                       .cancel())
+
+    @admin.action(description="Retry the failed runs of selected events (from the failed step)")
+    def retry_failed_event_runs(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        from durable_automation.operations import retry_run
+
+        self._each_run(request, queryset, "retried", retry_run)
+
+    def _each_run(self, request: HttpRequest, queryset: QuerySet[Event], done: str,
+                  act: Callable[[str], object]) -> None:
+        """Apply ``act`` to every automation run the events started; report per run."""
+        from durable_automation.exceptions import DurableAutomationError
+
+        ok: list[str] = []
+        refused: list[str] = []
+        for event in queryset:
+            # event:... ids are the events' own timers, not automation runs.
+            for run_id in (i for i in event.run_ids() if not i.startswith("event:")):
+                try:
+                    act(run_id)
+                except DurableAutomationError as exc:
+                    refused.append(f"{run_id}: {exc}")
+                else:
+                    ok.append(run_id)
+        self.message_user(request, f"{len(ok)} run(s) {done}." + (
+            f" Left alone: {'; '.join(refused)[:800]}" if refused else ""),
+            messages.WARNING if refused else messages.SUCCESS)

@@ -9,6 +9,8 @@
 ``durable_automation.E006``  ``django.contrib.contenttypes`` is not installed
 ``durable_automation.W001``  an automation listens to an event no model declares
 ``durable_automation.W002``  (deploy) the Temporal server is not reachable
+``durable_automation.E007``  (deploy) a run in flight no longer fits the code (stranded)
+``durable_automation.W003``  (deploy) runs in flight could not be checked
 =========================  ==============================================================
 """
 
@@ -29,6 +31,7 @@ __all__ = [
     "check_listeners",
     "check_model_events",
     "check_settings",
+    "check_stranded_runs",
     "check_temporal_reachable",
 ]
 
@@ -166,3 +169,28 @@ def check_temporal_reachable(app_configs: Sequence[AppConfig] | None = None,
                  "DURABLE_AUTOMATION['ADDRESS']. Events are kept in the outbox meanwhile and "
                  "delivered once it is reachable.",
             id="durable_automation.W002")]
+
+
+@register("durable_automation", deploy=True)
+def check_stranded_runs(app_configs: Sequence[AppConfig] | None = None,
+                        **_: Any) -> list[CheckMessage]:
+    """E007 (deploy): runs in flight the code about to run can no longer carry on."""
+    from durable_automation.exceptions import DurableAutomationError
+    from durable_automation.operations import check_stranded_runs as find_stranded
+
+    if app_configs is not None:
+        return []  # about the whole project, not one app
+    try:
+        report = find_stranded()
+    except DurableAutomationError as exc:
+        return [Warning(
+            f"Could not check the runs in flight for ones this code would strand: {exc}",
+            hint="Run `manage.py check --deploy` where the Temporal server is reachable, or "
+                 "`durable-automation check` in the release step (docs/deploy-safety.md).",
+            id="durable_automation.W003")]
+    return [Error(
+        stranded.describe(),
+        hint="Keep the old step/automation until its runs end, map renamed steps with "
+             "renamed_steps={...}, give new Context fields defaults, or cancel the runs "
+             "(durable-automation runs cancel ...). See docs/deploy-safety.md.",
+        id="durable_automation.E007") for stranded in report.stranded]

@@ -94,6 +94,13 @@ _EXPORTS: dict[str, str] = {
     "setup_tasks_from_yaml": ".scheduler",
     # testing
     "time_machine": ".testing",
+    # cancel on event, batching (issue 14)
+    "Batch": ".events",
+    "CancelOn": ".workflows",
+    # flow control
+    "Concurrency": ".flow",
+    "RateLimit": ".flow",
+    "Throttle": ".flow",
     # operations
     "BulkResult": ".operations",
     "CheckReport": ".operations",
@@ -104,10 +111,12 @@ _EXPORTS: dict[str, str] = {
     "acancel_runs": ".operations",
     "acheck_stranded_runs": ".operations",
     "afind_runs": ".operations",
+    "aretry_run": ".operations",
     "aretry_runs": ".operations",
     "cancel_runs": ".operations",
     "check_stranded_runs": ".operations",
     "find_runs": ".operations",
+    "retry_run": ".operations",
     "retry_runs": ".operations",
 }
 
@@ -131,9 +140,14 @@ __all__ = [
 # Operating runs and deploy safety (issue 14).
 __all__ += [
     "BulkResult", "CheckReport", "ResetError", "ResetPoint", "RunFilter", "RunInfo",
-    "StrandedRun", "acancel_runs", "acheck_stranded_runs", "afind_runs", "aretry_runs",
-    "cancel_runs", "check_stranded_runs", "find_runs", "retry_runs",
+    "StrandedRun", "acancel_runs", "acheck_stranded_runs", "afind_runs", "aretry_run",
+    "aretry_runs", "cancel_runs", "check_stranded_runs", "find_runs", "retry_run", "retry_runs",
 ]
+
+# Flow control (issue 14).
+__all__ += ["Concurrency", "RateLimit", "Throttle"]
+# Cancel on event and batching (issue 14).
+__all__ += ["Batch", "CancelOn"]
 
 
 def __getattr__(name: str) -> Any:
@@ -166,7 +180,8 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
     from ._core.settings import Settings, configure, get_settings
     from .agents import AgentManager, agent, claims, handler
-    from .events import Event, EventBatch, on_event, on_event_cancelled, on_event_created
+    from .events import Batch, Event, EventBatch, on_event, on_event_cancelled, on_event_created
+    from .flow import Concurrency, RateLimit, Throttle
     from .exceptions import (
         ClaimHeldError,
         ConfigurationError,
@@ -201,10 +216,12 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
         acancel_runs,
         acheck_stranded_runs,
         afind_runs,
+        aretry_run,
         aretry_runs,
         cancel_runs,
         check_stranded_runs,
         find_runs,
+        retry_run,
         retry_runs,
     )
     from .scheduler import ScheduledTask, Scheduler, setup_tasks_from_config, setup_tasks_from_yaml
@@ -223,6 +240,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
         task_info,
     )
     from .workflows import (
+        CancelOn,
         Engine,
         Retry,
         Run,

@@ -36,6 +36,7 @@ from ._client.bulk import (
     bulk_cancel,
     bulk_retry,
     find,
+    retry_one,
 )
 from ._client.engine import engine
 from ._client.reset import ResetPoint
@@ -51,10 +52,12 @@ __all__ = [
     "acancel_runs",
     "acheck_stranded_runs",
     "afind_runs",
+    "aretry_run",
     "aretry_runs",
     "cancel_runs",
     "check_stranded_runs",
     "find_runs",
+    "retry_run",
     "retry_runs",
 ]
 
@@ -135,6 +138,22 @@ async def aretry_runs(
 def retry_runs(**kwargs: Any) -> BulkResult:
     """Sync twin of :func:`aretry_runs` (same keyword arguments)."""
     return engine._blocking(aretry_runs, name="retry_runs", kwargs=kwargs)
+
+
+async def aretry_run(run_id: str, *, dry_run: bool = False) -> str:
+    """Retry one failed run: reset it to the step that failed (see :func:`aretry_runs`);
+    return what was (or, with ``dry_run``, would be) done.
+
+    Raises:
+        ResetError: The run has not failed, or has no step to go back to.
+    """
+    client = await engine._aclient()
+    return await engine._on_loop(retry_one, client, run_id, dry_run)
+
+
+def retry_run(run_id: str, *, dry_run: bool = False) -> str:
+    """Sync twin of :func:`aretry_run`."""
+    return engine._blocking(aretry_run, run_id, name="retry_run", kwargs={"dry_run": dry_run})
 
 
 async def acheck_stranded_runs(limit: int = 10_000) -> CheckReport:

@@ -37,20 +37,24 @@ TOP_LEVEL = [
 # Operating runs and deploy safety (issue 14).
 OPERATIONS = [
     "BulkResult", "CheckReport", "ResetPoint", "RunFilter", "RunInfo", "StrandedRun",
-    "acancel_runs", "acheck_stranded_runs", "afind_runs", "aretry_runs", "cancel_runs",
-    "check_stranded_runs", "find_runs", "retry_runs",
+    "acancel_runs", "acheck_stranded_runs", "afind_runs", "aretry_run", "aretry_runs",
+    "cancel_runs", "check_stranded_runs", "find_runs", "retry_run", "retry_runs",
 ]
-TOP_LEVEL = sorted([*TOP_LEVEL, *OPERATIONS, "ResetError"])
+# Flow control (issue 14).
+FLOW = ["Concurrency", "RateLimit", "Throttle"]
+FLOW_EVENTS = ["Batch", "CancelOn"]
+TOP_LEVEL = sorted([*TOP_LEVEL, *OPERATIONS, "ResetError", *FLOW, *FLOW_EVENTS])
 
 MODULES: dict[str, list[str]] = {
     "durable_automation.operations": OPERATIONS,
+    "durable_automation.flow": [*FLOW, "LimiterState", "alimiter_state", "limiter_state"],
     "durable_automation.workflows": [
-        "Command", "Engine", "Retry", "Run", "RunStatus", "StepInfo", "WorkflowDefinition",
+        "CancelOn", "Command", "Engine", "Retry", "Run", "RunStatus", "StepInfo", "WorkflowDefinition",
         "complete", "engine", "event_workflow", "fail", "get_context", "goto", "sleep", "step",
         "step_info", "wait", "wait_for_event", "workflow",
     ],
     "durable_automation.events": [
-        "Event", "EventBatch", "HandlerDefinition", "claims", "on_event", "on_event_cancelled",
+        "Batch", "Event", "EventBatch", "HandlerDefinition", "claims", "on_event", "on_event_cancelled",
         "on_event_created", "set_entity_resolver",
     ],
     "durable_automation.agents": [

@@ -26,12 +26,12 @@ from .._core import search
 from .._core.errors import sdk_error
 from .._core.hooks import worker_components
 from .._core.settings import get_settings
-from ..exceptions import ConfigurationError, DurableAutomationError
+from ..exceptions import ConfigurationError, DurableAutomationError, ResetError
 from .reset import reset_run, step_visits
 from .scheduled_event import SCHEDULED_EVENT_WORKFLOW
 
 __all__ = ["BulkResult", "RunFilter", "RunInfo", "bulk_cancel", "bulk_retry", "find",
-           "internal_types"]
+           "internal_types", "retry_one"]
 
 FilterStatus = Literal["running", "completed", "failed", "cancelled"]
 
@@ -240,13 +240,28 @@ async def bulk_retry(client: Client, task_queue: str, run_filter: RunFilter,
     result = BulkResult("retry", dry_run, await find(client, task_queue, narrowed))
 
     async def act(run: RunInfo) -> str | tuple[str]:
-        _automation, _execution, visits = await step_visits(client, run.id)
-        if not visits:
-            return ("no step ran in its current execution: nothing to go back to",)
-        last = visits[-1]
-        if not dry_run:
-            await reset_run(client, run.id, last.step, last.visit,
-                            reason=f"durable-automation: retry failed step {last.step}")
-        return f"reset to step {last.step} (visit {last.visit})"
+        return await retry_one(client, run.id, dry_run)
 
     return await _each(result, act)
+
+
+async def retry_one(client: Client, run_id: str, dry_run: bool) -> str:
+    """Reset one failed run to the step that failed (its latest visit); say what was done.
+
+    Raises:
+        ResetError: The run has not failed, or no step ran in its current execution.
+    """
+    description = await client.get_workflow_handle(run_id).describe()
+    status = _STATUS_NAME.get(description.status, "running") if description.status else "running"
+    if status != "failed":
+        raise ResetError(run_id, "", [], f"Run {run_id} is {status}, not failed; to run one of "
+                         "its steps again use run.reset(to_step=...)")
+    _automation, _execution, visits = await step_visits(client, run_id)
+    if not visits:
+        raise ResetError(run_id, "", [], f"Cannot retry {run_id}: no step ran in its current "
+                         "execution, so there is nothing to go back to")
+    last = visits[-1]
+    if not dry_run:
+        await reset_run(client, run_id, last.step, last.visit,
+                        reason=f"durable-automation: retry failed step {last.step}")
+    return f"reset to step {last.step} (visit {last.visit})"

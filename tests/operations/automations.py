@@ -97,3 +97,16 @@ class ParkedFlow:
     @step
     def remind(self, ctx: Context) -> object:
         return complete(reminded=ctx.guest)
+
+
+@workflow("ops_big_context")
+class BigContext:
+    """Parks with a Context larger than the memo takes."""
+
+    class Context(BaseModel):
+        blob: str
+        count: int = 0
+
+    @step(start=True)
+    def hold(self, ctx: Context) -> object:
+        return wait("ops:big")
