@@ -239,7 +239,8 @@ class EventRouting:
     async def _start_handler(
         self, handler: HandlerDefinition, wire: EventWire, event: Any = None
     ) -> Run:
-        if handler.debounce_window is not None:  # into its key's window: events/_debounce
+        if handler.debounce_window is not None or handler.batch is not None:
+            # into its key's window or batch: events/_debounce, events/_batch
             collect = debounce_collector()
             if collect is None:
                 raise RuntimeError("Debounced handlers need durable_automation.events imported")

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from .batch import Batch
+from .cancel_on import CancelOn
 from .retry import Retry
 
 __all__ = ["HandlerDefinition", "HandlerKind", "StepDefinition", "WorkflowDefinition"]
@@ -62,6 +64,9 @@ class WorkflowDefinition:
     offset: timedelta = timedelta(0)
     default_retry: Retry | None = None
     renamed_steps: dict[str, str] = field(default_factory=dict)
+    # cancel_on / on_failure: see workflows/_cancel_on.py and workflows/_failure.py.
+    cancel_on: tuple[CancelOn, ...] = ()
+    on_failure: str | Callable[..., Any] | None = None
 
     @property
     def qualname(self) -> str:
@@ -121,6 +126,9 @@ class HandlerDefinition:
     debounce_window: timedelta | None = None
     debounce_key: Callable[[Any], Any] | str | None = None
     max_wait: timedelta | None = None
+    # batch / on_failure: see events/_batch.py and workflows/_failure.py.
+    batch: Batch | None = None
+    on_failure: Callable[..., Any] | None = None
 
     @property
     def qualname(self) -> str:

@@ -119,6 +119,8 @@ class StepInput(_Wire):
     visit: int
     wake: WakeWire | None = None
     event: EventWire | None = None
+    # Set only for an on_failure hook call: {"message", "type", "step"} of the failure.
+    failure: dict[str, Any] | None = None
 
 
 class StepOutcome(_Wire):

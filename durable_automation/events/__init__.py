@@ -11,6 +11,7 @@ runs once per quiet window and key instead, and receives the window's events as 
 
 from __future__ import annotations
 
+from .._core.batch import Batch
 from .._core.definitions import HandlerDefinition
 from .._core.events import Event
 from .._core.hooks import set_entity_resolver
@@ -19,6 +20,7 @@ from ._debounce import EventBatch
 from ._decorators import on_event, on_event_cancelled, on_event_created
 
 __all__ = [
+    "Batch",
     "Event",
     "EventBatch",
     "HandlerDefinition",

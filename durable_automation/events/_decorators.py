@@ -11,10 +11,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from .._core.batch import Batch
 from .._core.definitions import HandlerDefinition, HandlerKind
 from .._core.registry import registry
 from .._core.retry import Retry
 from ..exceptions import DefinitionError
+from ..workflows._failure import check_on_failure
+from ._batch import check_batch, register_batched_task
 from ._debounce import check_debounce_options, register_batch_task
 
 __all__ = ["on_event", "on_event_cancelled", "on_event_created"]
@@ -33,6 +36,8 @@ def _handler_decorator(kind: HandlerKind) -> Callable[..., Callable[[F], F]]:
         debounce_window: timedelta | float | None = None,
         debounce_key: Callable[[Any], Any] | str | None = None,
         max_wait: timedelta | float | None = None,
+        batch: Batch | None = None,
+        on_failure: Callable[..., Any] | None = None,
     ) -> Callable[[F], F]:
         def register(fn: F) -> F:
             problems = []
@@ -46,6 +51,12 @@ def _handler_decorator(kind: HandlerKind) -> Callable[..., Callable[[F], F]]:
                 kind, fn, debounce_window, debounce_key, max_wait, timeout
             )
             problems.extend(debounce_problems)
+            problems += check_batch(kind, fn, batch, debounced=debounce_window is not None,
+                                    timeout=timeout, on_failure=on_failure)
+            problems += check_on_failure(on_failure)
+            if on_failure is not None and debounce_window is not None:
+                problems.append("on_failure= cannot be combined with debounce_window: a failed "
+                                "window is recorded on its debounce workflow")
             target = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
             if problems:
                 raise DefinitionError(target, problems)
@@ -53,9 +64,12 @@ def _handler_decorator(kind: HandlerKind) -> Callable[..., Callable[[F], F]]:
                 name=name or fn.__name__, fn=fn, event_name=event_name, kind=kind,
                 retry=retry, ignores_claims=ignores_claims, timeout=timeout,
                 debounce_window=window, debounce_key=debounce_key, max_wait=limit,
+                batch=batch, on_failure=on_failure,
             )
             if window is not None:
                 register_batch_task(definition)  # before the handler: see its docstring
+            if batch is not None:
+                register_batched_task(definition)  # likewise
             registry.add_handler(definition)
             fn.__durable_automation__ = definition  # type: ignore[attr-defined]
             return fn
@@ -87,6 +101,11 @@ Args:
         Default: one window for all the handler's events.
     max_wait: Run at the latest this long after a window's first event, even if events
         keep coming (at least ``debounce_window``; default: no bound).
+    batch: Call the handler with lists of events (:class:`~durable_automation.Batch`:
+        at most ``max_size`` events, at the latest ``timeout`` after a batch's first
+        event, per ``key``); not with ``debounce_window`` (docs/batching.md).
+    on_failure: A function ``(event, error)`` run once when a run fails for good
+        (docs/failure-hooks.md); not with ``batch`` or ``debounce_window``.
 
 Raises:
     DefinitionError: An option is invalid, or options are combined that cannot be.

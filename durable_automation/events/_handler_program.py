@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from .._core.registry import registry
     from .._core.wire import StartInput, StepInput
     from .._worker.program import RunProgram
+    from ..workflows._failure import run_with_failure_hook
 
 __all__ = ["HandlerProgram"]
 
@@ -27,7 +28,9 @@ class HandlerProgram(RunProgram):
     async def run(self, args: Sequence[RawValue]) -> Any:
         """Run the handler for the event in the start input."""
         start = workflow.payload_converter().from_payload(args[0].payload, StartInput)
-        return await self._run_handler(registry.handlers[self._name], start)
+        handler = registry.handlers[self._name]
+        return await run_with_failure_hook(self, handler, start.event,
+                                           self._run_handler(handler, start))
 
     async def _run_handler(self, handler: HandlerDefinition, start: StartInput) -> Any:
         await self.gate(start.start_at, f"{handler.event_name}")

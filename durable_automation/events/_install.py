@@ -10,7 +10,16 @@ Decorators only register definitions; all runtime machinery is installed here.
 
 from __future__ import annotations
 
-from .._core.hooks import set_activity_program, set_debounce_collector, set_workflow_program
+from .._core.hooks import (
+    WorkerComponent,
+    add_worker_component,
+    set_activity_program,
+    set_debounce_collector,
+    set_workflow_program,
+)
+from ..workflows._failure import with_failure_hooks
+from ._batch import collector
+from ._batch_workflow import BatchWorkflow
 from ._debounce import acollect_event
 from ._handler_activity import run_handler_activity
 from ._handler_program import HandlerProgram
@@ -18,5 +27,7 @@ from ._handler_program import HandlerProgram
 __all__: list[str] = []
 
 set_workflow_program("handler", HandlerProgram)
-set_activity_program("handler", run_handler_activity)
-set_debounce_collector(acollect_event)
+set_activity_program("handler", with_failure_hooks(run_handler_activity))
+set_debounce_collector(collector(acollect_event))  # batched handlers: events/_batch
+add_worker_component(WorkerComponent("durable_automation.events.batch",
+                                     workflows=(BatchWorkflow,)))

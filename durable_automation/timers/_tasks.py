@@ -58,7 +58,7 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 RUN_TASK_ACTIVITY = "durable_automation.run_task"
-Origin = Literal["delayed", "debounce", "timer", "schedule"]
+Origin = Literal["delayed", "debounce", "timer", "schedule", "batch"]
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,19 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
+from .._core.cancel_on import CancelOn
 from .._core.definitions import StepDefinition, WorkflowDefinition
 from .._core.registry import registry
 from .._core.retry import Retry
 from ..exceptions import DefinitionError
+from ._cancel_on import check_cancel_on
+from ._failure import check_on_failure
 from ._renames import check_renamed_steps
 
 __all__ = ["StepDefinition", "WorkflowDefinition", "event_workflow", "step", "step_definitions",
@@ -67,14 +70,20 @@ def step(
 # ── @workflow / @event_workflow ────────────────────────────────────────────────────
 
 
-def workflow(name: str, *, renamed_steps: dict[str, str] | None = None) -> Callable[[C], C]:
+def workflow(name: str, *, renamed_steps: dict[str, str] | None = None,
+             cancel_on: Sequence[CancelOn] = (),
+             on_failure: str | Callable[..., Any] | None = None) -> Callable[[C], C]:
     """Register a class as a manual workflow named ``name`` (start it with ``engine.start``).
 
     Args:
         renamed_steps: Old step name -> new name, so runs in flight that still name a
             renamed step carry on with the new one (docs/deploy-safety.md).
+        cancel_on: Events that cancel matching runs in flight (docs/cancel-on.md).
+        on_failure: Method name or function ``(ctx, error)`` run once when a run fails
+            for good (docs/failure-hooks.md).
     """
-    return lambda cls: _register_workflow(cls, name=name, renamed_steps=renamed_steps)
+    return lambda cls: _register_workflow(cls, name=name, renamed_steps=renamed_steps,
+                                          cancel_on=cancel_on, on_failure=on_failure)
 
 
 def event_workflow(
@@ -84,6 +93,8 @@ def event_workflow(
     *,
     name: str | None = None,
     renamed_steps: dict[str, str] | None = None,
+    cancel_on: Sequence[CancelOn] = (),
+    on_failure: str | Callable[..., Any] | None = None,
 ) -> Callable[[C], C]:
     """Register a class as a workflow started when ``event_name`` occurs.
 
@@ -93,10 +104,13 @@ def event_workflow(
         default_retry: Retry for steps that declare none.
         name: Automation name (default: the class name).
         renamed_steps: Old step name -> new name (see :func:`workflow`).
+        cancel_on: Events that cancel matching runs in flight (see :func:`workflow`).
+        on_failure: Hook run once when a run fails for good (see :func:`workflow`).
     """
     return lambda cls: _register_workflow(
         cls, name=name or cls.__name__, event_name=event_name, offset=offset,
-        default_retry=default_retry, renamed_steps=renamed_steps,
+        default_retry=default_retry, renamed_steps=renamed_steps, cancel_on=cancel_on,
+        on_failure=on_failure,
     )
 
 
@@ -108,6 +122,8 @@ def _register_workflow(
     offset: timedelta = timedelta(0),
     default_retry: Retry | None = None,
     renamed_steps: dict[str, str] | None = None,
+    cancel_on: Sequence[CancelOn] = (),
+    on_failure: str | Callable[..., Any] | None = None,
 ) -> C:
     problems: list[str] = []
     label = cls.__qualname__
@@ -162,6 +178,8 @@ def _register_workflow(
                 )
 
     problems += check_renamed_steps(label, renamed_steps, steps)
+    cancel_specs, cancel_problems = check_cancel_on(cancel_on, steps)
+    problems += cancel_problems + check_on_failure(on_failure, cls)
 
     create = inspect.getattr_static(cls, "create_context", None)
     if create is not None and not isinstance(create, classmethod | staticmethod):
@@ -184,6 +202,8 @@ def _register_workflow(
         offset=offset,
         default_retry=default_retry,
         renamed_steps=dict(renamed_steps or {}),
+        cancel_on=cancel_specs,
+        on_failure=on_failure,
     )
     registry.add_workflow(definition)
     cls.__durable_automation__ = definition  # type: ignore[attr-defined]

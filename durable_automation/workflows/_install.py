@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from .._core.hooks import (
     WorkerComponent,
+    add_event_hook,
     add_worker_component,
     set_activity_program,
     set_workflow_program,
 )
+from ._cancel_index import CancelIndex
+from ._cancel_on_client import on_event_occurred, register_cancel_on
+from ._failure import with_failure_hooks
 from ._signal_hub import SignalHub
 from ._step_activity import run_step_activity
 from ._step_program import StepProgram
@@ -22,5 +26,9 @@ from ._step_program import StepProgram
 __all__: list[str] = []
 
 set_workflow_program("workflow", StepProgram)
-set_activity_program("workflow", run_step_activity)
+set_activity_program("workflow", with_failure_hooks(run_step_activity))
 add_worker_component(WorkerComponent("durable_automation.workflows", workflows=(SignalHub,)))
+# cancel_on: the per-key indexes, the activity a run registers with, the event routing.
+add_worker_component(WorkerComponent("durable_automation.workflows.cancel_on",
+                                     workflows=(CancelIndex,), activities=(register_cancel_on,)))
+add_event_hook("occurred", on_event_occurred)

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from .._core.registry import registry
     from .._core.wire import CommandWire, StartInput, StepInput, Waiter, WakeWire
     from .._worker.program import RunProgram, unregister_waiter
+    from ._cancel_on import run_guarded
     from ._park_memo import initial_step, record_park
     from ._renames import resolve_step
 
@@ -43,7 +44,7 @@ class StepProgram(RunProgram):
         if definition is None:
             return await super().run(args)
         self._context_cls = definition.context_cls
-        return await self._run_steps(definition, start)
+        return await run_guarded(self, definition, start, self._run_steps(definition, start))
 
     async def _run_steps(self, definition: WorkflowDefinition, start: StartInput) -> Any:
         self._context = dict(start.context)

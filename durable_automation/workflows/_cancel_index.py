@@ -1,0 +1,144 @@
+"""The cancel-on index: one small workflow per (automation, CancelOn, key).
+
+Id ``cancel-on:<automation>:<position>:<event>:<key>`` (see
+:func:`~durable_automation._core.cancel_on.cancel_index_id`). It holds the runs in
+flight under that key (run id -> when the run started) and the cancelling events it
+saw lately (event id -> when it occurred). Both updates run one at a time inside the
+workflow, so a run that registers and an event that is routed at the same moment
+are ordered, and the decision is by time, not by who came first:
+
+* ``occurred`` records the event and returns the runs that started at or before the
+  event's time: those are cancelled;
+* ``register`` records a run, unless an event it remembers occurred at or after the
+  run's start: then it returns that event, and the run cancels itself (it started
+  before the event but registered after the event was routed).
+
+Events are remembered for :data:`REMEMBER` (a registration later than that after its
+run started, say with no worker up for an hour, can miss an event in between). With
+no runs and no remembered events the index completes after :data:`IDLE_TIMEOUT`;
+the next update starts it again. It continues-as-new when its history grows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from .._core.cancel_on import CANCEL_INDEX_WORKFLOW
+
+__all__ = ["IDLE_TIMEOUT", "REMEMBER", "CancelIndex"]
+
+REMEMBER = timedelta(hours=1)
+IDLE_TIMEOUT = timedelta(minutes=10)
+_EVENT_LIMIT = 200
+
+
+def _time(raw: Any) -> datetime | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    # Naive times are taken as UTC, so that comparing never fails the workflow task.
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+@workflow.defn(name=CANCEL_INDEX_WORKFLOW)
+class CancelIndex:
+    """Runs in flight under one cancel key, and the cancelling events seen lately."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, str] = {}
+        self._events: dict[str, str] = {}
+        self._changed = False
+
+    @workflow.run
+    async def run(self, state: Any = None) -> None:
+        state = state if isinstance(state, dict) else {}
+        for name, target in (("runs", self._runs), ("events", self._events)):
+            found = state.get(name)
+            if isinstance(found, dict):
+                target.update({str(k): str(v) for k, v in found.items()})
+        suggested = workflow.info().is_continue_as_new_suggested
+        while True:
+            self._changed = False
+            self._forget_old_events()
+            timeout: timedelta | None = None
+            if self._events:
+                oldest = _time(next(iter(self._events.values())))
+                left = (oldest + REMEMBER - workflow.now()) if oldest else timedelta(0)
+                timeout = max(left, timedelta(seconds=1))
+            elif not self._runs:
+                timeout = IDLE_TIMEOUT
+            try:
+                await workflow.wait_condition(lambda: self._changed or suggested(),
+                                              timeout=timeout, timeout_summary="forget or idle")
+            except TimeoutError:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                self._forget_old_events()
+                if not self._changed and not self._runs and not self._events:
+                    return
+            if suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new({"runs": self._runs, "events": self._events})
+
+    def _forget_old_events(self) -> None:
+        now = workflow.now()
+        for event_id, at in list(self._events.items()):
+            when = _time(at)
+            if when is None or when + REMEMBER <= now or len(self._events) > _EVENT_LIMIT:
+                del self._events[event_id]
+
+    # Arguments arrive as plain JSON and are checked here: a payload that fails to
+    # decode must never fail a workflow task (it would retry forever).
+
+    @workflow.update
+    def occurred(self, request: Any) -> list[str]:
+        """Record an event (``{"id", "at"}``); return the runs started at or before it."""
+        at = _time(request.get("at"))
+        assert at is not None  # the validator checked it
+        self._events.setdefault(str(request.get("id")), at.isoformat())
+        self._changed = True
+        return [run for run, started in self._runs.items()
+                if (when := _time(started)) is not None and when <= at]
+
+    @occurred.validator
+    def _validate_occurred(self, request: Any) -> None:
+        if (not isinstance(request, dict) or not request.get("id")
+                or _time(request.get("at")) is None):
+            raise ValueError("occurred needs {'id': ..., 'at': <ISO time>}")
+
+    @workflow.update
+    def register(self, request: Any) -> dict[str, Any]:
+        """Record a run (``{"run_id", "started_at"}``), unless a remembered event occurred at
+        or after its start: then return ``{"event_id": ...}`` and record nothing."""
+        started = _time(request.get("started_at"))
+        assert started is not None  # the validator checked it
+        for event_id, at in self._events.items():
+            when = _time(at)
+            if when is not None and when >= started:
+                return {"event_id": event_id}
+        self._runs[str(request.get("run_id"))] = started.isoformat()
+        self._changed = True
+        return {}
+
+    @register.validator
+    def _validate_register(self, request: Any) -> None:
+        if (not isinstance(request, dict) or not request.get("run_id")
+                or _time(request.get("started_at")) is None):
+            raise ValueError("register needs {'run_id': ..., 'started_at': <ISO time>}")
+
+    @workflow.signal
+    def remove(self, run_id: Any) -> None:
+        """Forget a run (it ended)."""
+        self._runs.pop(str(run_id), None)
+        self._changed = True
+
+    @workflow.query
+    def entries(self) -> dict[str, dict[str, str]]:
+        """The runs and remembered events."""
+        return {"runs": dict(self._runs), "events": dict(self._events)}

@@ -1,0 +1,170 @@
+"""Cancel-on, outside the workflow: routing events to runs, and registering runs.
+
+* :func:`on_event_occurred` is the engine's ``occurred`` event hook. For every
+  ``CancelOn`` listening to the event it computes the key from the event's entity
+  (or its data), tells that key's index the event occurred, and cancels the runs the
+  index returns. One index per event and CancelOn, whatever the number of runs in
+  flight: routing costs the same with a hundred or ten thousand of them.
+* :func:`register_cancel_on` is the activity a run executes as it starts: it puts the
+  run into the index of each of its keys, and cancels the run itself when an index
+  remembers a matching event that occurred after the run started.
+
+A cancellation carries the reason ``cancel_on:<position>:<event id>``, so the run
+knows which ``CancelOn`` (and ``on_cancel`` step) it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from .._core.cancel_on import CANCEL_INDEX_WORKFLOW, cancel_index_id
+from .._core.events import Event
+from .._core.hooks import call_wrapped
+from .._core.registry import registry
+from .._core.wire import EventWire
+
+if TYPE_CHECKING:
+    from .._client.engine import Engine
+    from .._client.run import Run
+
+__all__ = ["REGISTER_ACTIVITY", "cancel_reason", "on_event_occurred", "register_cancel_on"]
+
+REGISTER_ACTIVITY = "durable_automation.cancel_on_register"
+# NOT_FOUND: no such index. FAILED_PRECONDITION: it completed between our start and
+# our update (an idle index ending); start it again.
+_GONE = (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION)
+
+
+def cancel_reason(position: int, event_id: str) -> str:
+    """The cancellation reason a run receives from its ``position``-th CancelOn."""
+    return f"cancel_on:{position}:{event_id}"
+
+
+async def index_update(client: Client, task_queue: str, index: str, update: str,
+                       request: dict[str, Any]) -> Any:
+    """Start the index if needed and run ``update`` on it; durable once it returns."""
+    last: Exception | None = None
+    for _ in range(5):
+        await client.start_workflow(
+            CANCEL_INDEX_WORKFLOW, {}, id=index, task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary="Runs to cancel on an event",
+        )
+        try:
+            return await client.get_workflow_handle(index).execute_update(update, request)
+        except RPCError as err:
+            if err.status not in _GONE:
+                raise
+            last = err
+        except WorkflowUpdateFailedError as err:
+            last = err  # the index ended under us; the next start begins a fresh one
+    raise RuntimeError(f"Could not update {index}: {last}")
+
+
+async def _cancel(client: Client, index: str, run_id: str, reason: str) -> bool:
+    """Cancel a run; a run that is gone is taken off the index instead (False)."""
+    try:
+        await client.get_workflow_handle(run_id).cancel(reason=reason)
+        return True
+    except RPCError as err:
+        if err.status not in _GONE:
+            raise
+    # A run terminated (no code ran to take it off) or that just ended.
+    try:
+        await client.get_workflow_handle(index).signal("remove", run_id)
+    except RPCError as err:
+        if err.status not in _GONE:
+            raise
+    return False
+
+
+# ── routing (client side) ────────────────────────────────────────────────────────
+
+
+def _entity_of(wire: EventWire, event: Any) -> Any:
+    """The event's entity, else its data (core events without a resolver match on data)."""
+    try:
+        return (event if event is not None else Event.from_wire(wire)).entity
+    except Exception:  # noqa: BLE001 - no entity, or no resolver: match on the data
+        return dict(wire.data)
+
+
+def _keys(wire: EventWire, event: Any, targets: list[tuple[str, int, Any]]
+          ) -> list[tuple[str, int, str]]:
+    # Loading the entity and following match paths may hit the ORM: off the loop.
+    entity = _entity_of(wire, event)
+    found = []
+    for automation, position, spec in targets:
+        key = spec.event_key(entity)
+        if key is not None:
+            found.append((automation, position, cancel_index_id(automation, position, spec, key)))
+    return found
+
+
+async def on_event_occurred(eng: Engine, wire: EventWire, event: Any,
+                            _claimed_by: str | None) -> list[Run]:
+    """The ``occurred`` hook: cancel the matching runs in flight (claims do not matter)."""
+    targets = [(d.name, i, spec) for d in registry.workflows.values()
+               for i, spec in enumerate(d.cancel_on) if spec.event == wire.name]
+    if not targets:
+        return []
+    from .._client.run import Run
+
+    keys = await asyncio.to_thread(call_wrapped, functools.partial(_keys, wire, event, targets),
+                                   ())
+    if not keys:
+        return []
+    at = wire.at or await eng.anow()
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    client = await eng._aclient()
+    task_queue = eng._ensure().task_queue
+    request = {"id": wire.id, "at": at.isoformat()}
+
+    async def route(automation: str, position: int, index: str) -> list[Run]:
+        found = await eng._on_loop(index_update, client, task_queue, index, "occurred", request)
+        reason = cancel_reason(position, wire.id)
+        cancelled = await asyncio.gather(*(
+            eng._on_loop(_cancel, client, index, str(run_id), reason) for run_id in found or []))
+        return [Run(eng, str(run_id), automation)
+                for run_id, ok in zip(found or [], cancelled, strict=True) if ok]
+
+    results = await asyncio.gather(*(route(a, p, i) for a, p, i in keys))
+    return [run for runs in results for run in runs]
+
+
+# ── registration (activity) ──────────────────────────────────────────────────────
+
+
+@activity.defn(name=REGISTER_ACTIVITY)
+async def register_cancel_on(request: dict[str, Any]) -> dict[str, Any]:
+    """Register a starting run in its indexes (``{"run_id", "started_at", "indexes":
+    [{"id", "position"}]}``); cancel it when an index already saw its event.
+
+    Returns:
+        ``{"event_id", "position"}`` of the event that cancelled the run, else ``{}``.
+    """
+    client = activity.client()
+    task_queue = activity.info().task_queue
+    run_id = str(request["run_id"])
+    for index in request.get("indexes", []):
+        found = await index_update(client, task_queue, str(index["id"]), "register",
+                                   {"run_id": run_id, "started_at": request["started_at"]})
+        if isinstance(found, dict) and found.get("event_id"):
+            reason = cancel_reason(int(index["position"]), str(found["event_id"]))
+            await client.get_workflow_handle(run_id).cancel(reason=reason)
+            return {"event_id": found["event_id"], "position": index["position"]}
+    return {}
+
+
+def started_at_iso(when: datetime) -> str:
+    """A run's start time as the index compares it (aware, ISO)."""
+    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).isoformat()

@@ -1,0 +1,1 @@
+"""Tests of cancel_on, batching and failure hooks (issue 14, items 4-6)."""

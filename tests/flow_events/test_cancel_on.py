@@ -1,0 +1,114 @@
+"""cancel_on=[CancelOn(...)]: matching runs in flight are cancelled by an event, run their
+on_cancel step, and runs that start after the event are not touched (time-skipping server)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import BaseModel
+
+from durable_automation import (
+    CancelOn,
+    DefinitionError,
+    RunCancelledError,
+    complete,
+    engine,
+    event_workflow,
+    get_context,
+    sleep,
+    step,
+    workflow,
+)
+from durable_automation.events import Event
+from durable_automation.testing import TimeMachine
+
+RELEASED: list[tuple[str, str]] = []
+
+
+@event_workflow("co_reservation_made", name="co_hold_room", cancel_on=[
+    CancelOn("co_reservation_cancelled", match={"id": "{{ ctx.reservation_id }}"},
+             on_cancel="release_room"),
+    CancelOn("co_hotel_closed", match={"hotel": "{{ ctx.hotel }}", "status": "closed"}),
+])
+class HoldRoom:
+    class Context(BaseModel):
+        reservation_id: int
+        hotel: str = "h1"
+        reminded: bool = False
+
+    @classmethod
+    def create_context(cls, event=None, **kwargs):
+        return cls.Context(reservation_id=event.data["id"], hotel=event.data.get("hotel", "h1"))
+
+    @step(start=True)
+    def hold(self, ctx):
+        if ctx.reminded:
+            return complete(reservation=ctx.reservation_id)
+        ctx.reminded = True
+        return sleep(timedelta(days=2))
+
+    @step()
+    def release_room(self, ctx):
+        RELEASED.append((str(ctx.reservation_id), get_context().hotel))
+
+
+@pytest.fixture(autouse=True)
+def _clean() -> None:
+    RELEASED.clear()
+
+
+def _start(time_machine: TimeMachine, reservation: int, hotel: str = "h1"):
+    (run,) = engine.emit("co_reservation_made", data={"id": reservation, "hotel": hotel})
+    time_machine.settle()
+    return run
+
+
+def test_a_matching_event_cancels_only_its_run_and_runs_on_cancel(
+    time_machine: TimeMachine,
+) -> None:
+    first, second = _start(time_machine, 1), _start(time_machine, 2)
+    cancelled = engine.emit("co_reservation_cancelled", data={"id": 1})
+    assert [run.id for run in cancelled] == [first.id]
+    with pytest.raises(RunCancelledError):
+        first.result(timeout=20)
+    assert first.status() == "cancelled"
+    assert RELEASED == [("1", "h1")]
+    assert second.status() in ("running", "waiting")
+    assert second.result(timeout=20) == {"reservation": 2}
+
+
+def test_literal_items_filter_events_and_no_on_cancel_runs_without_one(
+    time_machine: TimeMachine,
+) -> None:
+    run = _start(time_machine, 3, hotel="h7")
+    assert engine.emit("co_hotel_closed", data={"hotel": "h7", "status": "open"}) == []
+    assert engine.emit("co_hotel_closed", data={"hotel": "h8", "status": "closed"}) == []
+    assert [r.id for r in engine.emit("co_hotel_closed",
+                                      data={"hotel": "h7", "status": "closed"})] == [run.id]
+    with pytest.raises(RunCancelledError):
+        run.result(timeout=20)
+    assert RELEASED == []
+
+
+def test_a_run_that_starts_after_the_event_is_not_cancelled(time_machine: TimeMachine) -> None:
+    engine.emit("co_reservation_cancelled", data={"id": 4})
+    time_machine.advance(seconds=5)
+    run = _start(time_machine, 4)
+    assert run.result(timeout=20) == {"reservation": 4}
+    assert RELEASED == []
+
+
+def test_a_run_registering_after_its_event_was_routed_is_cancelled(
+    time_machine: TimeMachine,
+) -> None:
+    # The race: the event reached the index before the run registered there (routing
+    # won), yet it occurred after the run started. Decided by time, the run is cancelled
+    # as it registers, and runs its on_cancel step.
+    event = Event(name="co_reservation_cancelled", id="ahead", data={"id": 5},
+                  at=time_machine.now() + timedelta(minutes=1))
+    assert engine.handle_event_occurred(event) == []  # no run registered yet
+    run = _start(time_machine, 5)
+    with pytest.raises(RunCancelledError):
+        run.result(timeout=20)
+    assert RELEASED == [("5", "h1")]
