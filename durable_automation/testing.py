@@ -252,6 +252,12 @@ class TimeMachine:
             if description.status != WorkflowExecutionStatus.RUNNING:
                 return
             reacting, deadline = await next_deadline(handle, description)
+            if deadline is None and not reacting and (description.parent_id or "").startswith(
+                    "limit:"):
+                # Waiting for a slot: what ends that wait is its limiter's throttle timer.
+                limiter = self.env.client.get_workflow_handle(description.parent_id or "")
+                with contextlib.suppress(Exception):  # the limiter ended: nothing to wait for
+                    deadline = (await next_deadline(limiter, await limiter.describe()))[1]
             if reacting:
                 # Settled by the run's (stale) state, but its history holds work it has
                 # not processed yet: wait for it before reading any deadline.

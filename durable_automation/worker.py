@@ -20,7 +20,7 @@ from temporalio.client import Client
 
 # Every built-in concept package registers its programs and worker components when
 # imported, so a worker built here runs them all, whatever the user's code imports.
-from . import agents, events, scheduler, timers, workflows  # noqa: F401
+from . import agents, events, flow, scheduler, timers, workflows  # noqa: F401
 from ._client.connect import connect
 from ._core.registry import import_automation_modules, registry
 from ._core.settings import Settings, get_settings

@@ -47,7 +47,8 @@ TOP_LEVEL = sorted([*TOP_LEVEL, *OPERATIONS, "ResetError", *FLOW, *FLOW_EVENTS])
 
 MODULES: dict[str, list[str]] = {
     "durable_automation.operations": OPERATIONS,
-    "durable_automation.flow": [*FLOW, "LimiterState", "alimiter_state", "limiter_state"],
+    "durable_automation.flow": ["Concurrency", "LimiterState", "RateLimit", "Throttle",
+                                "alimiter_state", "limiter_state"],
     "durable_automation.workflows": [
         "CancelOn", "Command", "Engine", "Retry", "Run", "RunStatus", "StepInfo", "WorkflowDefinition",
         "complete", "engine", "event_workflow", "fail", "get_context", "goto", "sleep", "step",

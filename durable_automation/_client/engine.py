@@ -17,19 +17,20 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from .._core import search
 from .._core.channels import check_payload_size, hub_id
 from .._core.definitions import WorkflowDefinition
+from .._core.flow import FlowControl, flow_of, flow_starter, priority_fields
 from .._core.process_exit import django_configured, install_exit_handler
 from .._core.registry import registry
 from .._core.runtime import LoopThread, call_async, call_sync
 from .._core.settings import get_settings
 from .._core.wire import DeliverRequest, StartInput
-from ..exceptions import SignalPayloadError
+from ..exceptions import ConfigurationError, SignalPayloadError
 from .connect import connect
 from .event_routing import EventRouting, _dump, _user_code
 from .run import Run
@@ -207,6 +208,12 @@ class Engine(EventRouting):
     ) -> bool:
         """Start a run; with ``idempotent``, an id already used is not an error (returns False)."""
         binding = self._ensure()
+        flow = flow_of(name)
+        if flow is not None and flow.limiter is not None:  # through its key's limiter
+            try:
+                return await _start_limited(self, name, run_id, start, summary, idempotent)
+            finally:
+                self._track(run_id)
         attributes = None
         if get_settings().search_attributes:
             kind = registry.workflows[name].kind if name in registry.workflows else "handler"
@@ -220,6 +227,7 @@ class Engine(EventRouting):
                 else WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING if idempotent
                 else WorkflowIDConflictPolicy.FAIL,
+                priority=_priority(name, flow, start),
             )
         except WorkflowAlreadyStartedError:
             if not idempotent:
@@ -265,6 +273,24 @@ class Engine(EventRouting):
             if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                 return 0
             raise
+
+
+async def _start_limited(eng: Engine, name: str, run_id: str, start: StartInput, summary: str,
+                         idempotent: bool) -> bool:
+    starter = flow_starter()
+    if starter is None:
+        raise ConfigurationError(
+            f"{name} has a concurrency, throttle or rate limit, but durable_automation.flow "
+            "is not imported in this process; import it (or durable_automation.worker)")
+    return await starter(eng, name, run_id, start, summary, idempotent)
+
+
+def _priority(name: str, flow: FlowControl | None, start: StartInput) -> Priority:
+    try:
+        fields = priority_fields(flow, start)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}: fairness_key {exc}") from None
+    return Priority(**fields) if fields else Priority.default
 
 
 engine = Engine()

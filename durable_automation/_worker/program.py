@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from .._core import search
     from .._core.channels import describe_errors, hub_id, merge_payload
     from .._core.defaults import defaults
+    from .._core.flow import FlowGrant
     from .._core.wire import RunState, StartInput, StepInput, StepOutcome, Waiter, WakeWire
 
 __all__ = ["RunProgram", "unregister_waiter"]
@@ -47,6 +48,8 @@ class RunProgram:
         self._executions = 0
         self._wakes: dict[int, WakeWire] = {}
         self._start_at: datetime | None = None
+        # The limiter's answer, for a run with a concurrency/throttle/rate limit (flow_gate).
+        self.flow_grant: FlowGrant | None = None
 
     async def run(self, args: Sequence[RawValue]) -> Any:
         """Run the program; this base has no automation to run."""
@@ -64,6 +67,10 @@ class RunProgram:
         (older ones are late deliveries for waits that already ended, timed out)."""
         if wake.seq is not None and wake.seq == self._executions:
             self._wakes.setdefault(wake.seq, wake)
+
+    def on_flow_grant(self, grant: FlowGrant) -> None:
+        """The run's limiter let it through (or dropped it): see ``flow_gate.py``."""
+        self.flow_grant = self.flow_grant or grant
 
     def on_reschedule(self, start_at: datetime) -> None:
         """The event this run waits for moved: start at ``start_at`` instead."""

@@ -26,6 +26,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from .._core.flow import FLOW_GRANT_SIGNAL, FlowGrant
     from .._core.hooks import workflow_program
     from .._core.registry import registry
     from .._core.wire import (
@@ -53,6 +54,10 @@ class AutomationWorkflow:
     @workflow.signal(name=WAKE_SIGNAL)
     def _on_wake(self, wake: WakeWire) -> None:
         self._program.on_wake(wake)
+
+    @workflow.signal(name=FLOW_GRANT_SIGNAL)
+    def _on_flow_grant(self, grant: FlowGrant) -> None:
+        self._program.on_flow_grant(grant)
 
     @workflow.signal(name=RESCHEDULE_SIGNAL)
     def _on_reschedule(self, start_at: datetime) -> None:

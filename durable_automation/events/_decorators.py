@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from .._core.batch import Batch
 from .._core.definitions import HandlerDefinition, HandlerKind
+from .._core.flow import check_flow_arguments, register_flow
 from .._core.registry import registry
 from .._core.retry import Retry
 from ..exceptions import DefinitionError
@@ -38,9 +39,14 @@ def _handler_decorator(kind: HandlerKind) -> Callable[..., Callable[[F], F]]:
         max_wait: timedelta | float | None = None,
         batch: Batch | None = None,
         on_failure: Callable[..., Any] | None = None,
+        **flow_options: Any,
     ) -> Callable[[F], F]:
         def register(fn: F) -> F:
-            problems = []
+            flow, problems = check_flow_arguments(flow_options, ("event",))
+            flowing = any(value is not None for value in flow_options.values())
+            if flowing and (debounce_window is not None or batch is not None):
+                problems.append("concurrency, throttle, rate_limit, priority and fairness_key "
+                                "apply to one run per event: not with debounce_window or batch")
             if not callable(fn):
                 problems.append(f"{fn!r} is not callable")
             if not isinstance(event_name, str) or not event_name:
@@ -71,6 +77,7 @@ def _handler_decorator(kind: HandlerKind) -> Callable[..., Callable[[F], F]]:
             if batch is not None:
                 register_batched_task(definition)  # likewise
             registry.add_handler(definition)
+            register_flow(definition.name, flow)
             fn.__durable_automation__ = definition  # type: ignore[attr-defined]
             return fn
 
@@ -106,6 +113,9 @@ Args:
         event, per ``key``); not with ``debounce_window`` (docs/batching.md).
     on_failure: A function ``(event, error)`` run once when a run fails for good
         (docs/failure-hooks.md); not with ``batch`` or ``debounce_window``.
+    **flow_options: ``concurrency=``, ``throttle=``, ``rate_limit=``, ``priority=``,
+        ``fairness_key=``, ``fairness_weight=``; key templates read ``event``
+        (docs/flow-control.md); not with ``debounce_window`` or ``batch``.
 
 Raises:
     DefinitionError: An option is invalid, or options are combined that cannot be.

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from .._core.definitions import HandlerDefinition
     from .._core.registry import registry
     from .._core.wire import StartInput, StepInput
+    from .._worker.flow_gate import wait_for_slot
     from .._worker.program import RunProgram
     from ..workflows._failure import run_with_failure_hook
 
@@ -34,6 +35,8 @@ class HandlerProgram(RunProgram):
 
     async def _run_handler(self, handler: HandlerDefinition, start: StartInput) -> Any:
         await self.gate(start.start_at, f"{handler.event_name}")
+        if (dropped := await wait_for_slot(self, start)) is not None:
+            return dropped  # a rate limit dropped it
         self._phase, self._step = "running", "handle"
         self.publish(f"Running {handler.name} for {handler.event_name}")
         self._executions = 1

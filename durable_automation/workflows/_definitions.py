@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from .._core.cancel_on import CancelOn
 from .._core.definitions import StepDefinition, WorkflowDefinition
+from .._core.flow import check_flow_arguments, register_flow
 from .._core.registry import registry
 from .._core.retry import Retry
 from ..exceptions import DefinitionError
@@ -72,7 +73,8 @@ def step(
 
 def workflow(name: str, *, renamed_steps: dict[str, str] | None = None,
              cancel_on: Sequence[CancelOn] = (),
-             on_failure: str | Callable[..., Any] | None = None) -> Callable[[C], C]:
+             on_failure: str | Callable[..., Any] | None = None,
+             **flow: Any) -> Callable[[C], C]:
     """Register a class as a manual workflow named ``name`` (start it with ``engine.start``).
 
     Args:
@@ -81,9 +83,11 @@ def workflow(name: str, *, renamed_steps: dict[str, str] | None = None,
         cancel_on: Events that cancel matching runs in flight (docs/cancel-on.md).
         on_failure: Method name or function ``(ctx, error)`` run once when a run fails
             for good (docs/failure-hooks.md).
+        **flow: ``concurrency=``, ``throttle=``, ``rate_limit=``, ``priority=``,
+            ``fairness_key=``, ``fairness_weight=`` (docs/flow-control.md).
     """
     return lambda cls: _register_workflow(cls, name=name, renamed_steps=renamed_steps,
-                                          cancel_on=cancel_on, on_failure=on_failure)
+                                          cancel_on=cancel_on, on_failure=on_failure, **flow)
 
 
 def event_workflow(
@@ -95,6 +99,7 @@ def event_workflow(
     renamed_steps: dict[str, str] | None = None,
     cancel_on: Sequence[CancelOn] = (),
     on_failure: str | Callable[..., Any] | None = None,
+    **flow: Any,
 ) -> Callable[[C], C]:
     """Register a class as a workflow started when ``event_name`` occurs.
 
@@ -106,11 +111,13 @@ def event_workflow(
         renamed_steps: Old step name -> new name (see :func:`workflow`).
         cancel_on: Events that cancel matching runs in flight (see :func:`workflow`).
         on_failure: Hook run once when a run fails for good (see :func:`workflow`).
+        **flow: Flow control (see :func:`workflow`); key templates may read ``ctx`` and
+            ``event``.
     """
     return lambda cls: _register_workflow(
         cls, name=name or cls.__name__, event_name=event_name, offset=offset,
         default_retry=default_retry, renamed_steps=renamed_steps, cancel_on=cancel_on,
-        on_failure=on_failure,
+        on_failure=on_failure, **flow,
     )
 
 
@@ -124,9 +131,13 @@ def _register_workflow(
     renamed_steps: dict[str, str] | None = None,
     cancel_on: Sequence[CancelOn] = (),
     on_failure: str | Callable[..., Any] | None = None,
+    **flow_options: Any,
 ) -> C:
     problems: list[str] = []
     label = cls.__qualname__
+    flow, flow_problems = check_flow_arguments(
+        flow_options, ("ctx", "event") if event_name is not None else ("ctx",))
+    problems += flow_problems
     if not isinstance(name, str) or not name.strip():
         problems.append(f"the automation name must be a non-empty string, got {name!r}")
     if event_name is not None and (not isinstance(event_name, str) or not event_name):
@@ -206,6 +217,7 @@ def _register_workflow(
         on_failure=on_failure,
     )
     registry.add_workflow(definition)
+    register_flow(name, flow)
     cls.__durable_automation__ = definition  # type: ignore[attr-defined]
     return cls
 

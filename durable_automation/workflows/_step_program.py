@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from .._core.definitions import WorkflowDefinition
     from .._core.registry import registry
     from .._core.wire import CommandWire, StartInput, StepInput, Waiter, WakeWire
+    from .._worker.flow_gate import wait_for_slot
     from .._worker.program import RunProgram, unregister_waiter
     from ._cancel_on import run_guarded
     from ._park_memo import initial_step, record_park
@@ -59,6 +60,8 @@ class StepProgram(RunProgram):
         if start.start_at is not None and start.start_at > workflow.now():
             record_park(step, "gate", [], self._context)
         await self.gate(start.start_at, offset_label)
+        if start.executions == 0 and (dropped := await wait_for_slot(self, start)) is not None:
+            return dropped  # a rate limit dropped it (a continued run already holds its slot)
 
         wake: WakeWire | None = start.resume_wake
         visits: Counter[str] = Counter(start.visits)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from durable_automation.agents import agent, handler
 from durable_automation.events import Event, on_event
+from durable_automation.flow import Concurrency
 from durable_automation.timers import task
 from durable_automation.workflows import complete, sleep, step, wait, workflow
 
@@ -112,3 +113,20 @@ def record_call(label: str = "") -> str:
 @task("replay.record_batch")
 def record_batch(items: list[Any]) -> None:
     SEEN.append(("batch", list(items)))
+
+
+@workflow("replay_limited", concurrency=Concurrency(limit=1, key="{{ ctx.guest }}"))
+class Limited:
+    """One run per guest at a time (flow control): each sleeps an hour."""
+
+    class Context(BaseModel):
+        guest: str
+        label: str
+
+    @step(start=True)
+    def stay(self) -> Any:
+        return sleep(timedelta(hours=1), then=self.leave)
+
+    @step
+    def leave(self, ctx: Context) -> Any:
+        return complete(label=ctx.label)

@@ -201,11 +201,25 @@ def scheduled_event(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     save("scheduled_event_moved_then_fired", timer_id(wire))
 
 
+def limiter(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    """Two runs of one key under ``Concurrency(1)``: the second waits for its slot."""
+    first = engine.start("replay_limited", guest="g1", label="first")
+    second = engine.start("replay_limited", guest="g1", label="second")
+    tm.settle()
+    assert second.state().waiting_for == "slot"
+    save("limited_run_mid_slot", second.id)
+    save("limiter_mid_holding", f"limit:{engine.task_queue}:replay_limited:g1")
+    assert first.result() == {"label": "first"}
+    assert second.result() == {"label": "second"}
+    save("limited_run_completed", second.id)
+    save("limiter_idle", f"limit:{engine.task_queue}:replay_limited:g1")
+
+
 SCENARIOS: dict[str, Recorder] = {
     "step_sleep": step_sleep, "step_wait": step_wait, "event_handler": event_handler,
     "agent_offset": agent_offset, "debounce": debounce, "debounced_handler": debounced_handler,
     "timer": timer, "delayed": delayed, "scheduled_run": scheduled_run,
-    "scheduled_event": scheduled_event,
+    "scheduled_event": scheduled_event, "limiter": limiter,
 }
 
 

@@ -1,0 +1,264 @@
+"""The per-key limiter: one workflow per (automation, key) that starts that key's runs
+as its children and lets them through ``concurrency``, ``throttle`` or ``rate_limit``.
+
+Why children. A slot must come back when its run ends in *any* way, terminate
+included, and a terminated run executes no code: it cannot say it is done. A
+workflow learns of another's close without polling only when that other is its
+child (Temporal records ``ChildWorkflowExecution{Completed,Failed,Canceled,
+Terminated,TimedOut}`` in the parent's history and wakes it). So the engine does not
+start a limited run itself: it sends the run's start to the limiter
+(update-with-start, one call: the limiter is created on first use), and the limiter
+starts it as a child with ``ParentClosePolicy.ABANDON`` (the run never depends on the
+limiter's own fate) and answers once the child exists, so ``engine.start`` returns a
+run that is there. Every run is its own workflow from the first moment, listed in the
+UI under its automation's name, in its gate "Waiting for a slot" until the limiter
+signals it a grant. Since the server itself reports each child's close, a worker that
+dies holds nothing: the run goes on on another worker and frees the slot when it
+ends; no timeout, heartbeat or reconciliation is involved.
+
+Arrival order. A run with no start time asks for its slot as it starts (the limiter
+queues it right away); a run that first waits for its event time (an
+``@event_workflow`` offset) signals ``ask`` when its time comes. Slots go in that
+order.
+
+Bounded history. A limiter observes its children only while it is the run that
+started them, so it continues as new only when it has none: when Temporal suggests
+it, the limiter stops starting children (new starts are kept in its state and the
+update answers ``queued``), lets the ones in flight finish, and continues as new
+with the queue, the throttle window and the drop log. A limiter with nothing to do
+(no children, an empty window) completes; the next start creates it again.
+
+Throttle and rate limit keep the times they let runs through in the window
+(``workflow.now()``, so they count across workers and restarts); a throttled run
+waits for a durable timer on the limiter, a dropped run ends at once with
+``{"dropped": reason}`` and is kept in the limiter's drop log (query
+``limiter_state``, its current details, and a warning in the worker log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import Priority, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from .._core import search
+    from .._core.flow import (
+        FLOW_GRANT_SIGNAL,
+        LIMITER_ASK_SIGNAL,
+        LIMITER_ENQUEUE_UPDATE,
+        LIMITER_STATE_QUERY,
+        LIMITER_WORKFLOW,
+        DroppedRun,
+        FlowGrant,
+        LimiterState,
+        LimitRequest,
+    )
+
+__all__ = ["LimiterWorkflow"]
+
+_DROP_LOG = 100
+
+
+@workflow.defn(name=LIMITER_WORKFLOW)
+class LimiterWorkflow:
+    """Lets one key's runs of one automation through its concurrency, throttle or rate limit."""
+
+    @workflow.init
+    def __init__(self, state: LimiterState) -> None:
+        self._state = state
+        self._children: dict[str, Any] = {}
+        self._holders: list[str] = []
+        self._waiting: deque[str] = deque()
+        self._recent: deque[datetime] = deque(state.recent)
+        self._dropped: deque[DroppedRun] = deque(state.dropped, maxlen=_DROP_LOG)
+        self._dropped_count = state.dropped_count
+        self._queued: list[LimitRequest] = list(state.queued)
+        self._draining = False
+        self._changed = False
+        self._signals: set[asyncio.Task[None]] = set()
+
+    # ── handlers ─────────────────────────────────────────────────────────────────
+
+    @workflow.update(name=LIMITER_ENQUEUE_UPDATE)
+    async def enqueue(self, request: LimitRequest) -> str:
+        """Start a run as a child: ``started``, ``exists`` (its id is taken) or ``queued``
+        (started after this limiter continues as new)."""
+        self._configure(request)
+        if self._draining:
+            self._queued.append(request)
+            return "queued"
+        return await self._start_child(request)
+
+    @workflow.signal(name=LIMITER_ASK_SIGNAL)
+    def ask(self, run_id: str) -> None:
+        """A child that waited for its start time wants its slot now."""
+        self._ask(run_id)
+
+    @workflow.query(name=LIMITER_STATE_QUERY)
+    def state(self) -> LimiterState:
+        """Who holds a slot, who waits, what was dropped."""
+        return self._snapshot(queued=False)
+
+    # ── the loop ─────────────────────────────────────────────────────────────────
+
+    @workflow.run
+    async def run(self, state: LimiterState) -> None:
+        """Grant slots as they free up; continue as new when suggested; end when idle."""
+        queued, self._queued = self._queued, []
+        for request in queued:  # carried over a continue-as-new
+            await self._start_child(request)
+        while True:
+            self._grant_what_fits()
+            self._publish()
+            if workflow.info().is_continue_as_new_suggested():
+                self._draining = True
+            if not self._children and workflow.all_handlers_finished() and not self._signals:
+                if self._draining and self._queued:
+                    workflow.continue_as_new(self._snapshot(queued=True))
+                if not self._queued and not self._recent:
+                    return  # idle: the next start creates the limiter again
+            self._changed = False
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._changed, timeout=self._next_expiry(),
+                    timeout_summary="throttle window moves")
+
+    # ── helpers ──────────────────────────────────────────────────────────────────
+
+    def _configure(self, request: LimitRequest) -> None:
+        state = self._state
+        if (state.mode, state.limit, state.period_seconds) != (
+                request.mode, request.limit, request.period_seconds):
+            self._state = state.model_copy(update={
+                "automation": request.automation, "key": request.key, "mode": request.mode,
+                "limit": request.limit, "period_seconds": request.period_seconds})
+            self._changed = True  # a larger limit may let waiting runs through
+
+    async def _start_child(self, request: LimitRequest) -> str:
+        attributes = None
+        if request.search_attributes:
+            attributes = search.for_start(request.automation, request.kind, request.entity_ref)
+        priority = Priority(priority_key=request.priority, fairness_key=request.fairness_key,
+                            fairness_weight=request.fairness_weight)
+        try:
+            handle = await workflow.start_child_workflow(
+                request.automation, request.start, id=request.run_id,
+                task_queue=workflow.info().task_queue, static_summary=request.summary,
+                search_attributes=attributes,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE if request.idempotent
+                else WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                priority=priority,
+            )
+        except WorkflowAlreadyStartedError:
+            return "exists"
+        self._children[request.run_id] = handle
+        if request.start.start_at is None:
+            self._ask(request.run_id)
+        handle.add_done_callback(lambda done: self._closed(request.run_id, done))
+        return "started"
+
+    def _closed(self, run_id: str, handle: asyncio.Future[Any]) -> None:
+        """Free what the child held when it closes, however it closes (completed, failed,
+        cancelled, terminated or timed out: the server reports each one)."""
+        if not handle.cancelled():
+            handle.exception()  # retrieved: a failed child is no error of the limiter's
+        self._children.pop(run_id, None)
+        if run_id in self._holders:
+            self._holders.remove(run_id)
+        if run_id in self._waiting:
+            self._waiting.remove(run_id)
+        self._changed = True
+
+    def _ask(self, run_id: str) -> None:
+        if run_id not in self._waiting and run_id not in self._holders:
+            self._waiting.append(run_id)
+            self._changed = True
+
+    def _period(self) -> timedelta:
+        return timedelta(seconds=self._state.period_seconds)
+
+    def _grant_what_fits(self) -> None:
+        now, mode, limit = workflow.now(), self._state.mode, self._state.limit
+        while self._recent and self._recent[0] + self._period() <= now:
+            self._recent.popleft()
+        while self._waiting:
+            run_id = self._waiting[0]
+            if run_id not in self._children:
+                self._waiting.popleft()  # ended while it waited
+                continue
+            if mode == "concurrency":
+                if len(self._holders) >= limit:
+                    return
+                self._holders.append(run_id)
+                grant = FlowGrant()
+            elif len(self._recent) < limit:
+                self._recent.append(now)
+                grant = FlowGrant()
+            elif mode == "throttle":
+                return  # the timer of _next_expiry wakes the loop when the window has room
+            else:
+                self._drop(run_id, now)
+                grant = FlowGrant(dropped=True, reason=(
+                    f"rate limit: {limit} per {self._period()} for key {self._state.key!r}"))
+            self._waiting.popleft()
+            self._send(run_id, grant)
+
+    def _drop(self, run_id: str, now: datetime) -> None:
+        self._dropped.append(DroppedRun(run_id=run_id, at=now))
+        self._dropped_count += 1
+        workflow.logger.warning("Rate limit of %s (key %r, %s per %s) dropped run %s",
+                                self._state.automation, self._state.key, self._state.limit,
+                                self._period(), run_id)
+
+    def _send(self, run_id: str, grant: FlowGrant) -> None:
+        handle = self._children[run_id]
+
+        async def send() -> None:
+            try:
+                await handle.signal(FLOW_GRANT_SIGNAL, grant)
+            except Exception:  # noqa: BLE001 - it ended meanwhile; _watch frees its slot
+                workflow.logger.debug("Run %s ended before its grant arrived", run_id)
+
+        task = asyncio.create_task(send())
+        self._signals.add(task)
+        task.add_done_callback(self._signal_sent)
+
+    def _signal_sent(self, task: asyncio.Task[None]) -> None:
+        self._signals.discard(task)
+        self._changed = True
+
+    def _next_expiry(self) -> timedelta | None:
+        """When the oldest time in the window leaves it (throttle and rate limit)."""
+        if not self._recent:
+            return None
+        return max(self._recent[0] + self._period() - workflow.now(), timedelta(milliseconds=1))
+
+    def _publish(self) -> None:
+        state = self._state
+        rule = f"{state.mode.replace('_', ' ')} {state.limit}"
+        if state.period_seconds:
+            rule += f" per {self._period()}"
+        details = (f"{rule} of {state.automation} for key {state.key!r}: "
+                   f"{len(self._holders)} holding a slot, {len(self._waiting)} waiting for a slot")
+        if self._dropped_count:
+            details += f", {self._dropped_count} dropped (latest {self._dropped[-1].run_id})"
+        workflow.set_current_details(details)
+
+    def _snapshot(self, *, queued: bool) -> LimiterState:
+        return self._state.model_copy(update={
+            "holders": list(self._holders) if self._state.mode == "concurrency"
+            else [r for r in self._children if r not in self._waiting],
+            "waiting": list(self._waiting),
+            "dropped": list(self._dropped),
+            "dropped_count": self._dropped_count,
+            "recent": list(self._recent),
+            "queued": list(self._queued) if queued else [],
+        })

@@ -1,0 +1,66 @@
+"""Automations with flow control, shared by the flow tests (defined once, at import)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+
+from durable_automation import (
+    Concurrency,
+    RateLimit,
+    Throttle,
+    complete,
+    engine,
+    on_event,
+    step,
+    wait,
+    workflow,
+)
+from durable_automation.events import Event
+
+# Labels of runs as they begin their first step (in the order they got their slot).
+BEGAN: list[str] = []
+HANDLED: list[str] = []
+
+
+@workflow("flow_visit", concurrency=Concurrency(limit=1, key="{{ ctx.guest }}"))
+class GuestVisit:
+    """One visit per guest at a time; each waits for its own "done:<label>" signal."""
+
+    class Context(BaseModel):
+        guest: str
+        label: str
+        broken: bool = False
+
+    @step(start=True)
+    def begin(self, ctx: Context):
+        BEGAN.append(ctx.label)
+        if ctx.broken:
+            raise RuntimeError("visit failed")
+        return wait(f"done:{ctx.label}", timeout=timedelta(hours=1), then=self.end)
+
+    @step
+    def end(self, ctx: Context):
+        return complete(label=ctx.label)
+
+
+@workflow("flow_report", throttle=Throttle(limit=2, period=timedelta(minutes=1),
+                                           key="{{ ctx.account }}"))
+class Report:
+    """At most two reports per account and minute; the rest are delayed."""
+
+    class Context(BaseModel):
+        account: str
+        label: str
+
+    @step(start=True)
+    def build(self, ctx: Context):
+        return complete(label=ctx.label, at=engine.now().isoformat())
+
+
+@on_event("flow_sms_requested", rate_limit=RateLimit(limit=2, period=timedelta(hours=1),
+                                                     key="{{ event.data.phone }}"))
+def send_sms(event: Event) -> None:
+    """At most two texts per phone and hour: the rest are dropped."""
+    HANDLED.append(event.id)

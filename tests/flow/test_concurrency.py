@@ -1,0 +1,69 @@
+"""Concurrency per key: one run per guest at a time, the others wait durably in arrival
+order, and a slot comes back however its run ends: terminated (no code of the run
+executes), cancelled, failed or completed.
+
+On the dev server: Temporal's time-skipping test server does not tell a parent that
+its child was terminated, so the terminate case needs the real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from durable_automation import RunCancelledError, RunFailedError, engine
+from durable_automation.flow import limiter_state
+from tests.flow import flow_automations as automations
+from tests.helpers.polling import eventually
+
+
+def _sync(coro):
+    return asyncio.run_coroutine_threadsafe(coro, engine._ensure().loop).result(30)
+
+
+def _waits_for(run, what):
+    state = run.state()
+    return state.waiting_for == what
+
+
+def test_one_run_per_key_and_every_ending_frees_the_slot(dev_worker):
+    automations.BEGAN.clear()
+    first = engine.start("flow_visit", guest="g1", label="a1")
+    second = engine.start("flow_visit", guest="g1", label="a2")
+    third = engine.start("flow_visit", guest="g1", label="a3", broken=True)
+    fourth = engine.start("flow_visit", guest="g1", label="a4")
+    other = engine.start("flow_visit", guest="g2", label="b1")
+
+    # a1 and b1 (another key) run; a2..a4 wait for a slot, visibly.
+    eventually(lambda: _waits_for(first, "done:a1") and _waits_for(other, "done:b1"))
+    for run in (second, third, fourth):
+        eventually(lambda run=run: _waits_for(run, "slot"))
+        assert run.status() == "waiting"
+    client = engine._ensure().client
+    meta = _sync(
+        client.get_workflow_handle(second.id).query("__temporal_workflow_metadata"))
+    assert meta.current_details.startswith("Waiting for a slot (limit:")
+    state = limiter_state("flow_visit", "g1")
+    assert state is not None and state.holders == [first.id]
+    assert state.waiting == [second.id, third.id, fourth.id]
+    assert sorted(automations.BEGAN) == ["a1", "b1"]
+
+    # Terminated: the run runs no code, the limiter sees the close and lets a2 in.
+    _sync(client.get_workflow_handle(first.id).terminate("test"))
+    eventually(lambda: _waits_for(second, "done:a2"))
+    assert _waits_for(third, "slot") and _waits_for(fourth, "slot")
+
+    # Cancelled: a3 next; it fails in its first step, which frees the slot for a4.
+    second.cancel()
+    with pytest.raises(RunCancelledError):
+        second.result(timeout=20)
+    with pytest.raises(RunFailedError, match="visit failed"):
+        eventually(lambda: third.status() == "failed")
+        third.result(timeout=20)
+    eventually(lambda: _waits_for(fourth, "done:a4"))
+    assert fourth.signal("done:a4")
+    assert fourth.result(timeout=20) == {"label": "a4"}
+    assert automations.BEGAN[-3:] == ["a2", "a3", "a4"]
+    other.signal("done:b1")
+    assert other.result(timeout=20) == {"label": "b1"}

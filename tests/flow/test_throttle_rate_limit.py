@@ -1,0 +1,44 @@
+"""Throttle and rate limit per key, in virtual time (time-skipping server): the
+limiter counts in its own history with durable timers, so the count holds across
+workers and restarts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from durable_automation import engine
+from durable_automation.flow import limiter_state
+from tests.flow import flow_automations as automations
+
+
+def test_throttle_delays_runs_beyond_the_limit_to_the_next_free_moment(time_machine):
+    t0 = time_machine.now()
+    runs = [engine.start("flow_report", account="acme", label=f"r{i}") for i in range(5)]
+    other = engine.start("flow_report", account="globex", label="g")
+    # Waiting on a throttled run drives virtual time through its limiter's timer.
+    started = [datetime.fromisoformat(run.result(timeout=30)["at"]) - t0 for run in runs]
+    minute = timedelta(minutes=1)
+    assert [s // minute for s in started] == [0, 0, 1, 1, 2], started
+    # Another key has its own window.
+    assert datetime.fromisoformat(other.result(timeout=30)["at"]) - t0 < minute
+
+
+def test_rate_limit_drops_runs_beyond_the_limit_and_records_them(time_machine):
+    automations.HANDLED.clear()
+    runs = []
+    for i in range(4):
+        runs += engine.emit("flow_sms_requested", data={"phone": "555"}, id=f"sms-{i}")
+    [elsewhere] = engine.emit("flow_sms_requested", data={"phone": "777"}, id="sms-x")
+    results = [run.result(timeout=30) for run in runs]
+    assert results[:2] == [{}, {}]
+    assert all(r["dropped"].startswith("rate limit: 2 per 1:00:00") for r in results[2:])
+    assert sorted(automations.HANDLED) == ["sms-0", "sms-1", "sms-x"]
+    assert elsewhere.result(timeout=30) == {}
+    state = limiter_state("send_sms", "555")
+    assert state is not None and state.dropped_count == 2
+    assert [d.run_id for d in state.dropped] == [run.id for run in runs[2:]]
+    # An hour later the window is free again.
+    time_machine.advance(hours=1, seconds=1)
+    [later] = engine.emit("flow_sms_requested", data={"phone": "555"}, id="sms-later")
+    assert later.result(timeout=30) == {}
+    assert "sms-later" in automations.HANDLED
