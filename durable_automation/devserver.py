@@ -42,7 +42,15 @@ from ._client.connect import data_converter
 from ._core.runtime import LoopThread
 from .exceptions import ConfigurationError, NotConnectedError
 
-__all__ = ["SEARCH_ATTRIBUTES", "DevServer", "free_port", "listeners"]
+__all__ = ["FAIRNESS_CONFIG", "SEARCH_ATTRIBUTES", "DevServer", "free_port", "listeners"]
+
+# Task-queue priority is on by default; fairness (``fairness_key=``) needs the new
+# matcher and this switch. A cluster sets the same keys in its dynamic config
+# (docs/flow-control.md).
+FAIRNESS_CONFIG: dict[str, object] = {
+    "matching.useNewMatcher": True,
+    "matching.enableFairness": True,
+}
 
 # The custom search attributes runs carry when the ``SEARCH_ATTRIBUTES`` setting is on.
 # Real clusters register them with `temporal operator search-attribute create`.

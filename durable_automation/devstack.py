@@ -19,7 +19,7 @@ from pathlib import Path
 from ._client.connect import connect
 from ._core.registry import import_automation_modules, registry
 from ._core.settings import configure, get_settings
-from .devserver import DevServer
+from .devserver import FAIRNESS_CONFIG, DevServer
 from .exceptions import DurableAutomationError
 from .worker import AutomationWorker
 
@@ -59,6 +59,7 @@ def run_dev_stack(
         print(f"error: {exc}", file=sys.stderr)
         return 2
     server = DevServer(db_file=db_file, port=port, ui_port=ui_port, ui=True,
+                       dynamic_config=dict(FAIRNESS_CONFIG),
                        log_file=Path(db_file).with_suffix(".log"))
     print(f"Starting Temporal dev server on {server.address} (state in {db_file}) ...", flush=True)
     try:

@@ -64,3 +64,46 @@ class Report:
 def send_sms(event: Event) -> None:
     """At most two texts per phone and hour: the rest are dropped."""
     HANDLED.append(event.id)
+
+
+# ── priority and fairness (dev server) ───────────────────────────────────────────
+
+ORDER: list[str] = []
+
+
+class _Labelled(BaseModel):
+    label: str
+    tenant: str = "-"
+
+
+@workflow("flow_batch_job", priority=5)
+class BatchJob:
+    """Low priority (5: last)."""
+
+    Context = _Labelled
+
+    @step(start=True)
+    def go(self, ctx: _Labelled) -> None:
+        ORDER.append(ctx.label)
+
+
+@workflow("flow_urgent_job", priority=1)
+class UrgentJob:
+    """High priority (1: first)."""
+
+    Context = _Labelled
+
+    @step(start=True)
+    def go(self, ctx: _Labelled) -> None:
+        ORDER.append(ctx.label)
+
+
+@workflow("flow_tenant_job", fairness_key="{{ ctx.tenant }}")
+class TenantJob:
+    """Shares the worker fairly between tenants."""
+
+    Context = _Labelled
+
+    @step(start=True)
+    def go(self, ctx: _Labelled) -> None:
+        ORDER.append(ctx.label)
