@@ -130,7 +130,7 @@ def check_run(run_id: str, automation: str, current: str | None, memo: dict[str,
             problems.append(problem)
     if memo is not None and (current is None or memo.get("step") == current):
         for target in memo.get("targets") or []:
-            problem = _step_problem(definition, str(target), "the step it resumes with,")
+            problem = _step_problem(definition, str(target), "its next step (then=/on_timeout=)")
             if problem:
                 problems.append(problem)
         problems += _context_problems(definition, memo)
