@@ -112,3 +112,44 @@ def test_a_run_registering_after_its_event_was_routed_is_cancelled(
     with pytest.raises(RunCancelledError):
         run.result(timeout=20)
     assert RELEASED == [("5", "h1")]
+
+
+# ── decoration time ──────────────────────────────────────────────────────────────
+
+
+class _Ctx(BaseModel):
+    reservation_id: int = 0
+
+
+def _define(cancel_on) -> None:
+    class Bad:
+        Context = _Ctx
+
+        @step(start=True)
+        def go(self, ctx):
+            return None
+
+    workflow("co_bad", cancel_on=cancel_on)(Bad)
+
+
+@pytest.mark.parametrize(("cancel_on", "message"), [
+    ([CancelOn("x", match={"id__gt": "{{ ctx.reservation_id }}"})],
+     "only exact lookups can route by template"),
+    ([CancelOn("x", match={"id": "{{ ctx.reservation_id }} and more"})],
+     "must be exactly one template"),
+    ([CancelOn("x", on_cancel="nope")], "on_cancel names step 'nope', which does not exist"),
+    ([CancelOn("", match={"id": 1})], "CancelOn event must be a non-empty string"),
+    (["reservation_cancelled"], "cancel_on items must be CancelOn"),
+    ("reservation_cancelled", "cancel_on must be a list of CancelOn"),
+])
+def test_bad_cancel_on_fails_at_decoration_naming_the_class(cancel_on, message) -> None:
+    with pytest.raises(DefinitionError, match="Bad") as info:
+        _define(cancel_on)
+    assert message in str(info.value)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(DefinitionError) as info:
+        _define([CancelOn("x", match={"id__lt": "{{ ctx.a }}"}, on_cancel="nope"), "y"])
+    text = str(info.value)
+    assert "only exact lookups" in text and "'nope'" in text and "must be CancelOn" in text

@@ -109,3 +109,52 @@ def test_a_failing_handler_runs_its_hook_with_the_event(time_machine: TimeMachin
     assert len(CALLS) == 1
     assert CALLS[0][:2] == ("handler", 3) and "no stock for order 3" in CALLS[0][2]
     assert CALLS[0][3:] == ("handle", "ValueError")
+
+
+# ── decoration time ──────────────────────────────────────────────────────────────
+
+
+class _Ctx(BaseModel):
+    n: int = 0
+
+
+def _define(on_failure) -> None:
+    class Bad:
+        Context = _Ctx
+
+        @step(start=True)
+        def go(self, ctx):
+            return None
+
+        def one_arg(self, ctx):
+            return None
+
+    workflow("fh_bad", on_failure=on_failure)(Bad)
+
+
+@pytest.mark.parametrize(("on_failure", "message"), [
+    ("missing", "on_failure names 'missing', which is not a method of"),
+    ("one_arg", "must take (self, ctx, error)"),
+    (lambda ctx: None, "must take two arguments (ctx, error)"),
+    (42, "on_failure must be a function (ctx, error) or the name of a method"),
+])
+def test_bad_workflow_hooks_fail_at_decoration(on_failure, message) -> None:
+    with pytest.raises(DefinitionError, match="Bad") as info:
+        _define(on_failure)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"on_failure": "refund"}, "on_failure must be a function (event, error)"),
+    ({"on_failure": lambda event: None}, "must take two arguments (event, error)"),
+    ({"on_failure": lambda e, err: None, "debounce_window": 10},
+     "on_failure= cannot be combined with debounce_window"),
+])
+def test_bad_handler_hooks_fail_at_decoration(options, message) -> None:
+    with pytest.raises(DefinitionError, match="fh_never_handler") as info:
+        on_event("fh_never", **options)(fh_never_handler)
+    assert message in str(info.value)
+
+
+def fh_never_handler(event) -> None:
+    """Never registered: every decoration above fails."""
