@@ -31,14 +31,21 @@ else
   echo "Namespace ${NAMESPACE} created (retention ${RETENTION})"
 fi
 
-existing="$(temporal operator search-attribute list --namespace "${NAMESPACE}")"
+# A namespace just created reaches every frontend only after their namespace cache
+# refreshes (up to ~10 s): wait until it answers.
+tries=0
+until existing="$(temporal operator search-attribute list --namespace "${NAMESPACE}" 2>&1)"; do
+  tries=$((tries + 1))
+  [ "${tries}" -lt "${TRIES}" ] || { echo "${existing}" >&2; exit 1; }
+  sleep 1
+done
 for pair in ${ATTRIBUTES}; do
   name="${pair%%=*}"
   type="${pair#*=}"
   if printf '%s\n' "${existing}" | grep -qw "${name}"; then
     echo "Search attribute ${name} exists"
   else
-    # A namespace just created may take a moment to accept attributes: retry briefly.
+    # Registration may also lag behind a new namespace: retry briefly.
     tries=0
     until temporal operator search-attribute create --namespace "${NAMESPACE}" \
         --name "${name}" --type "${type}"; do
