@@ -230,6 +230,22 @@ class TimeMachine:
             return False
 
 
+    async def _slot_deadline(self, description: Any) -> datetime | None:
+        """A run waiting for a slot moves on when its limiter's throttle timer fires, or
+        a run holding a slot ends: the soonest time either happens by itself."""
+        assert self.env is not None
+        deadlines: list[datetime | None] = []
+        with contextlib.suppress(Exception):  # the limiter ended: nothing to wait for
+            limiter = self.env.client.get_workflow_handle(description.parent_id)
+            limiter_description = await limiter.describe()
+            deadlines.append((await next_deadline(limiter, limiter_description))[1])
+            for child in limiter_description.raw_description.pending_children:
+                if child.workflow_id != description.id:
+                    holder = self.env.client.get_workflow_handle(child.workflow_id)
+                    deadlines.append((await next_deadline(holder, await holder.describe()))[1])
+        found = [deadline for deadline in deadlines if deadline is not None]
+        return min(found) if found else None
+
     # ── awaiting a run ───────────────────────────────────────────────────────────
 
     async def _drive(self, run_id: str) -> None:
@@ -254,10 +270,7 @@ class TimeMachine:
             reacting, deadline = await next_deadline(handle, description)
             if deadline is None and not reacting and (description.parent_id or "").startswith(
                     "limit:"):
-                # Waiting for a slot: what ends that wait is its limiter's throttle timer.
-                limiter = self.env.client.get_workflow_handle(description.parent_id or "")
-                with contextlib.suppress(Exception):  # the limiter ended: nothing to wait for
-                    deadline = (await next_deadline(limiter, await limiter.describe()))[1]
+                deadline = await self._slot_deadline(description)
             if reacting:
                 # Settled by the run's (stale) state, but its history holds work it has
                 # not processed yet: wait for it before reading any deadline.

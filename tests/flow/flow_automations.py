@@ -13,6 +13,7 @@ from durable_automation import (
     complete,
     engine,
     on_event,
+    sleep,
     step,
     wait,
     workflow,
@@ -107,3 +108,20 @@ class TenantJob:
     @step(start=True)
     def go(self, ctx: _Labelled) -> None:
         ORDER.append(ctx.label)
+
+
+@workflow("flow_clean_room", concurrency=Concurrency(limit=1, key="{{ ctx.room }}"))
+class CleanRoom:
+    """One crew per room; a cleaning takes half an hour (virtual time)."""
+
+    class Context(BaseModel):
+        room: int
+        crew: str
+
+    @step(start=True)
+    def clean(self) -> object:
+        return sleep(timedelta(minutes=30), then=self.done)
+
+    @step
+    def done(self, ctx: Context) -> object:
+        return complete(crew=ctx.crew, at=engine.now().isoformat())

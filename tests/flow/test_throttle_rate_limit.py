@@ -42,3 +42,13 @@ def test_rate_limit_drops_runs_beyond_the_limit_and_records_them(time_machine):
     [later] = engine.emit("flow_sms_requested", data={"phone": "555"}, id="sms-later")
     assert later.result(timeout=30) == {}
     assert "sms-later" in automations.HANDLED
+
+
+def test_awaiting_a_run_that_waits_for_a_slot_moves_time_to_what_frees_it(time_machine):
+    t0 = time_machine.now()
+    first = engine.start("flow_clean_room", room=12, crew="A")
+    second = engine.start("flow_clean_room", room=12, crew="B")
+    # second has no timer of its own: time moves to the holder's timer, then to its own.
+    done = datetime.fromisoformat(second.result(timeout=30)["at"]) - t0
+    assert timedelta(minutes=60) <= done < timedelta(minutes=61)
+    assert first.status() == "completed"
