@@ -15,8 +15,11 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import WorkerDeploymentConfig
 
 # Every built-in concept package registers its programs and worker components when
 # imported, so a worker built here runs them all, whatever the user's code imports.
@@ -26,6 +29,7 @@ from ._core.registry import import_automation_modules, registry
 from ._core.settings import Settings, get_settings
 from ._worker.assembly import AutomationWorker, replayer, sandbox_runner, workflow_classes
 from ._worker.health import WorkerHealth
+from .exceptions import ConfigurationError
 
 __all__ = ["AutomationWorker", "replayer", "run_worker", "sandbox_runner", "workflow_classes"]
 
@@ -75,7 +79,8 @@ async def _run(modules: Iterable[str], settings: Settings, stop: asyncio.Event |
         ", ".join(names) or "none", ", ".join(imported) or "none",
     )
     worker = AutomationWorker(client, settings.task_queue, settings=settings,
-                              graceful_shutdown=settings.drain_timeout)
+                              graceful_shutdown=settings.drain_timeout,
+                              **versioning_options(settings))
     if health is not None:
         health.watch(worker)
     async with worker:
@@ -87,6 +92,30 @@ async def _run(modules: Iterable[str], settings: Settings, stop: asyncio.Event |
         log.info("Shutting down: waiting up to %.0fs for running steps to finish",
                  settings.drain_timeout.total_seconds())
     log.info("Worker stopped")
+
+
+def versioning_options(settings: Settings) -> dict[str, Any]:
+    """Worker options for Temporal's Worker Versioning (``BUILD_ID``), or none.
+
+    Every run may move to a newer build (auto-upgrade): the workflow code is the SDK's
+    interpreter, whose changes are patched, so only the steps' code differs between
+    builds; see docs/operations.md for when that is safe.
+
+    Raises:
+        ConfigurationError: ``DEPLOYMENT_NAME`` is set without ``BUILD_ID``.
+    """
+    if settings.build_id is None:
+        if settings.deployment_name is not None:
+            raise ConfigurationError(
+                "DEPLOYMENT_NAME is set but BUILD_ID is not: Worker Versioning needs "
+                "both (BUILD_ID names this worker's build, e.g. its image tag); unset "
+                "DEPLOYMENT_NAME to run unversioned")
+        return {}
+    version = WorkerDeploymentVersion(deployment_name=settings.deployment_name
+                                      or settings.task_queue, build_id=settings.build_id)
+    return {"deployment_config": WorkerDeploymentConfig(
+        version=version, use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE)}
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -69,6 +69,11 @@ class Settings:
             told to stop (SIGTERM); orchestrators must wait longer than this.
         event_retention: Django ``Event`` rows nothing needs any more are deleted this
             long after their last change, by a daily job (``None`` = keep them all).
+        build_id: This worker's build (an image tag, a commit): turns on Temporal's
+            Worker Versioning; runs move to a new build once an operator makes it the
+            deployment's current version (docs/operations.md). ``None`` = unversioned.
+        deployment_name: The Worker Deployment the build belongs to (default: the
+            task queue's name).
     """
 
     address: str = "localhost:7233"
@@ -92,6 +97,8 @@ class Settings:
     health_port: int | None = None
     drain_timeout: timedelta = timedelta(seconds=30)
     event_retention: timedelta | None = timedelta(days=30)
+    build_id: str | None = None
+    deployment_name: str | None = None
 
 
 _overrides: dict[str, Any] = {}
