@@ -11,9 +11,11 @@ from collections import Counter
 from pydantic import BaseModel, Field
 
 from durable_automation import (
+    agent,
     complete,
     event_workflow,
     goto,
+    handler,
     sleep,
     step,
     step_info,
@@ -110,3 +112,36 @@ class BigContext:
     @step(start=True)
     def hold(self, ctx: Context) -> object:
         return wait("ops:big")
+
+
+@event_workflow("ops_payment_due", name="ops_event_charge")
+class EventCharge:
+    """Fails in ``charge`` until the fix: a failed run an event started."""
+
+    class Context(BaseModel):
+        tries: int = 0
+
+    @step(start=True)
+    def charge(self, ctx: Context) -> object:
+        ctx.tries += 1
+        if not FIXED["charge"]:
+            raise RuntimeError("card gateway bug")
+        return complete(tries=ctx.tries)
+
+
+@agent("ops_guest_agent", spawn_on="ops_agent_spawn", match={"id": "{{ ctx.guest_id }}"})
+class GuestAgent:
+    """Notes every ``ops_agent_note`` it is sent; a fix changes how it notes."""
+
+    class Context(BaseModel):
+        guest_id: int
+        notes: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def create_context(cls, event: object) -> BaseModel:
+        return cls.Context(guest_id=int(str(getattr(event, "entity_id", 0))))
+
+    @handler("ops_agent_note")
+    def note(self, ctx: Context, event: object) -> None:
+        text = getattr(event, "data", {}).get("text", "?")
+        ctx.notes.append(f"{text}:{'fixed' if FIXED['notify'] else 'buggy'}")

@@ -37,6 +37,11 @@ def test_retry_failed_runs_goes_back_to_the_failed_step(dev_worker):
             run.result(timeout=30)
     eventually(lambda: len(find_runs(automation="ops_charge_flow", status="failed")) == 2,
                timeout=30, message="both failed runs listed")
+    listing = io.StringIO()
+    with redirect_stdout(listing):
+        assert cli(["runs", "list", "--automation", "ops_charge_flow", "--status",
+                    "failed"]) == 0
+    assert all(f"{run.id}  ops_charge_flow  failed" in listing.getvalue() for run in runs)
 
     out = io.StringIO()
     with redirect_stdout(out):
