@@ -7,6 +7,7 @@ one and the next execution of the step sees the new behaviour.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 from pydantic import BaseModel, Field
 
@@ -145,3 +146,15 @@ class GuestAgent:
     def note(self, ctx: Context, event: object) -> None:
         text = getattr(event, "data", {}).get("text", "?")
         ctx.notes.append(f"{text}:{'fixed' if FIXED['notify'] else 'buggy'}")
+
+
+@event_workflow("ops_arrival_due", offset=timedelta(hours=1), name="ops_gated_flow")
+class GatedFlow:
+    """Starts an hour after its event: parked at the start gate."""
+
+    class Context(BaseModel):
+        note: str = "gated"
+
+    @step(start=True)
+    def welcome(self, ctx: Context) -> object:
+        return complete(note=ctx.note)

@@ -187,6 +187,14 @@ def test_current_step_gone_and_large_context(dev_worker):
     big.cancel()
 
 
+def test_a_run_held_at_its_start_gate_records_its_first_step(dev_worker):
+    [run] = engine.emit("ops_arrival_due", entity_type="hotel.guest", entity_id="14")
+    memo = eventually(lambda: _memo(run.id).get("da_park"), timeout=30)
+    assert memo["kind"] == "gate" and memo["step"] == "welcome"
+    assert memo["context"] == {"note": "gated"} and memo["targets"] == []
+    run.cancel()
+
+
 def test_renamed_step_carries_a_parked_run_on(dev_worker):
     """Fails without renamed_steps: the woken run would name a step that no longer
     exists, and its workflow task would fail forever."""
