@@ -80,7 +80,8 @@ class BatchWorkflow:
     @workflow.run
     async def run(self, spec: dict[str, Any]) -> dict[str, Any]:
         task, key = str(spec["task"]), str(spec["key"])
-        carried = spec.get("buffer") if isinstance(spec.get("buffer"), list) else []
+        buffer = spec.get("buffer")
+        carried: list[dict[str, Any]] = buffer if isinstance(buffer, list) else []
         self._buffer = [*carried, *self._buffer]
         for entry in carried:
             self._seen[str(entry["id"])] = None

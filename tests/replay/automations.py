@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from durable_automation.agents import agent, handler
-from durable_automation.events import Event, on_event
+from durable_automation.events import Batch, Event, on_event
 from durable_automation.flow import Concurrency
 from durable_automation.timers import task
-from durable_automation.workflows import complete, sleep, step, wait, workflow
+from durable_automation.workflows import CancelOn, complete, fail, sleep, step, wait, workflow
 
 # What the callables saw, for the recording script's sanity checks.
 SEEN: list[tuple[str, Any]] = []
@@ -130,3 +130,38 @@ class Limited:
     @step
     def leave(self, ctx: Context) -> Any:
         return complete(label=ctx.label)
+
+
+def _record_failure(ctx: Any, error: Any) -> None:
+    SEEN.append(("failure", error.reason))
+
+
+@workflow("replay_cancellable", on_failure=_record_failure, cancel_on=[
+    CancelOn("replay_cancelled", match={"id": "{{ ctx.item }}"}, on_cancel="clean_up"),
+])
+class Cancellable:
+    """Sleeps a day unless cancelled by ``replay_cancelled`` (cancel_on); ``fail_now`` fails
+    it at once (on_failure)."""
+
+    class Context(BaseModel):
+        item: int
+        fail_now: bool = False
+
+    @step(start=True)
+    def hold(self, ctx: Context) -> Any:
+        if ctx.fail_now:
+            return fail("asked to fail")
+        return sleep(timedelta(days=1), then=self.done)
+
+    @step
+    def done(self) -> Any:
+        return complete()
+
+    @step
+    def clean_up(self, ctx: Context) -> None:
+        SEEN.append(("cleaned", ctx.item))
+
+
+@on_event("replay_reading", batch=Batch(max_size=2, timeout=timedelta(seconds=10)))
+def on_readings(events: list[Event]) -> None:
+    SEEN.append(("readings", [event.data["value"] for event in events]))

@@ -215,11 +215,38 @@ def limiter(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     save("limiter_idle", f"limit:{engine.task_queue}:replay_limited:g1")
 
 
+def cancel_on(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    """A run cancelled by an event (cancel_on, its on_cancel step), its index, and a run
+    that failed (its on_failure hook)."""
+    run = engine.start("replay_cancellable", item=1)
+    tm.settle()
+    assert [r.id for r in engine.emit("replay_cancelled", data={"id": 1})] == [run.id]
+    tm.settle()
+    assert run.status() == "cancelled" and ("cleaned", 1) in automations.SEEN
+    save("cancel_on_run_cancelled", run.id)
+    save("cancel_on_index_after_event",
+         "cancel-on:replay_cancellable:0:replay_cancelled:id=1")
+    failed = engine.start("replay_cancellable", item=2, fail_now=True)
+    tm.settle()
+    assert failed.status() == "failed" and ("failure", "asked to fail") in automations.SEEN
+    save("on_failure_hook_ran", failed.id)
+
+
+def batched_handler(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    """A Batch(max_size=2, timeout=10s) handler: one full batch, then one cut by time."""
+    for value in (1, 2, 3):
+        engine.emit("replay_reading", data={"value": value})
+    tm.advance(seconds=11)
+    assert ("readings", [3]) in automations.SEEN
+    save("batch_two_batches", "batch:on_readings:all")
+
+
 SCENARIOS: dict[str, Recorder] = {
     "step_sleep": step_sleep, "step_wait": step_wait, "event_handler": event_handler,
     "agent_offset": agent_offset, "debounce": debounce, "debounced_handler": debounced_handler,
     "timer": timer, "delayed": delayed, "scheduled_run": scheduled_run,
     "scheduled_event": scheduled_event, "limiter": limiter,
+    "cancel_on": cancel_on, "batched_handler": batched_handler,
 }
 
 

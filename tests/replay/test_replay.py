@@ -43,7 +43,8 @@ def test_histories_were_recorded() -> None:
         "agent_mid_offset_timer", "agent_after_offset_timer", "debounce_mid_window",
         "debounce_after_flush", "debounced_handler_batch", "timer_ticks_then_stopped",
         "delayed_task_mid_delay", "delayed_task_completed", "schedule_started_task_run",
-        "scheduled_event_mid_wait",
+        "scheduled_event_mid_wait", "cancel_on_run_cancelled", "cancel_on_index_after_event",
+        "on_failure_hook_ran", "batch_two_batches",
     } <= names
 
 
