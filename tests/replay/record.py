@@ -241,12 +241,24 @@ def batched_handler(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     save("batch_two_batches", "batch:on_readings:all")
 
 
+def park_memo(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    """A waiting run that wrote the ``da_park`` memo (deploy check), then woken."""
+    run = engine.start("replay_waiter", item=3)
+    tm.settle()
+    assert run.status() == "waiting"
+    save("step_mid_wait_park_memo", run.id)
+    assert engine.signal(GO_SIGNAL, {"note": "go"}) == 1
+    assert run.result() == {"outcome": "woken"}
+    save("step_woken_park_memo", run.id)
+
+
 SCENARIOS: dict[str, Recorder] = {
     "step_sleep": step_sleep, "step_wait": step_wait, "event_handler": event_handler,
     "agent_offset": agent_offset, "debounce": debounce, "debounced_handler": debounced_handler,
     "timer": timer, "delayed": delayed, "scheduled_run": scheduled_run,
     "scheduled_event": scheduled_event, "limiter": limiter,
     "cancel_on": cancel_on, "batched_handler": batched_handler,
+    "park_memo": park_memo,
 }
 
 
