@@ -269,3 +269,38 @@ def test_renamed_steps_errors_at_decoration_time():
     assert "renamed_steps maps 'go', which is still a step" in text
     assert "maps 'old' to 'missing', which is not a step" in text
     assert "ops_bad_renames" not in registry.workflows
+
+
+def test_renamed_start_step_replays_old_runs_and_names_new_ones(dev_worker):
+    """Runs started before the start step was renamed replay their first activity under
+    the old name; runs started after use the new one (patch da-renamed-start-step)."""
+    run_id = _parked("15")
+    history = _history(run_id)
+
+    def start_step_renamed() -> type:
+        @workflow(NAME, renamed_steps={"await_docs": "collect_docs"})
+        class Parked:
+            class Context(BaseModel):
+                guest: str = "?"
+
+            @step(start=True)
+            def collect_docs(self) -> object:
+                return wait("ops:docs", timeout=3600, on_timeout="remind", then="review")
+
+            @step
+            def review(self, ctx: Context) -> object:
+                return complete(reviewed=ctx.guest)
+
+            @step
+            def remind(self) -> object:
+                return complete()
+
+        return Parked
+
+    with deployed(start_step_renamed):
+        _replay(history)  # would be nondeterministic if the first activity changed name
+        assert run_id not in {s.id for s in check_stranded_runs().stranded}
+        new = engine.start(NAME)
+        eventually(lambda: step_names(new.id) == ["collect_docs"], timeout=30)
+        new.cancel()
+    engine.get_run(run_id).cancel()
