@@ -29,6 +29,7 @@ class StepDefinition:
         retry: Its retry policy (``None`` = the class default, else no retry).
         timeout: Longest one attempt may take (``None`` = the ``STEP_TIMEOUT`` setting).
         takes_context: Whether the method accepts the Context as an argument.
+        local: Run as a Temporal local activity (``@step(local=True)``, docs/workflows.md).
     """
 
     name: str
@@ -36,6 +37,7 @@ class StepDefinition:
     timeout: timedelta | None = None
     start: bool = False
     takes_context: bool = False
+    local: bool = False
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,9 @@ class StepInput(_Wire):
     event: EventWire | None = None
     # Set only for an on_failure hook call: {"message", "type", "step"} of the failure.
     failure: dict[str, Any] | None = None
+    # Set only for a local step (workflows/_local_steps.py), whose workflow counts the
+    # attempts: each local activity is its attempt's only one.
+    attempt: int | None = None
 
 
 class StepOutcome(_Wire):

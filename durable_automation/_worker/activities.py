@@ -75,7 +75,8 @@ class StepRunner:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, ctx.run, call_wrapped, fn, args)
         except Exception:
-            if checkpoint is not None:
+            # A local activity cannot heartbeat: its caller hands the Context on instead.
+            if checkpoint is not None and not activity.info().is_local:
                 activity.heartbeat(checkpoint())
             raise
         finally:
@@ -104,9 +105,15 @@ class StepRunner:
 
 async def _heartbeat_forever(checkpoint: Callable[[], Any] | None) -> None:
     info = activity.info()
+    if info.is_local:
+        return  # local activities cannot heartbeat (the workflow task covers them)
     interval = (info.heartbeat_timeout.total_seconds() / 3) if info.heartbeat_timeout else 10.0
     # Re-send the attempt's starting details: an empty heartbeat would erase them.
     details = info.heartbeat_details
     while True:
-        activity.heartbeat(*details)
+        # The first beat waits one interval: temporalio sends an attempt's first
+        # heartbeat to the server at once, and a step shorter than the interval (most
+        # are) would pay a server call for nothing. The server's heartbeat timeout runs
+        # from the attempt's start, so a dead worker is noticed just as soon.
         await asyncio.sleep(max(interval, 0.2))
+        activity.heartbeat(*details)

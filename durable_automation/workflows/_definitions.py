@@ -24,6 +24,7 @@ from .._core.retry import Retry
 from ..exceptions import DefinitionError
 from ._cancel_on import check_cancel_on
 from ._failure import check_on_failure
+from ._local_steps import check_local_step
 from ._renames import check_renamed_steps
 
 __all__ = ["StepDefinition", "WorkflowDefinition", "event_workflow", "step", "step_definitions",
@@ -42,7 +43,8 @@ _STEP_MARK = "__durable_automation_step__"
 def step(fn: F, /) -> F: ...
 @overload
 def step(
-    *, start: bool = False, retry: Retry | None = None, timeout: timedelta | None = None
+    *, start: bool = False, retry: Retry | None = None, timeout: timedelta | None = None,
+    local: bool = False,
 ) -> Callable[[F], F]: ...
 def step(
     fn: F | None = None,
@@ -51,6 +53,7 @@ def step(
     start: bool = False,
     retry: Retry | None = None,
     timeout: timedelta | None = None,
+    local: bool = False,
 ) -> F | Callable[[F], F]:
     """Mark a method as a step of a workflow class.
 
@@ -58,11 +61,16 @@ def step(
         start: This is the step a run begins with (exactly one per class).
         retry: Retry policy when the step raises (default: the class's ``default_retry``,
             else a raising step fails the run).
-        timeout: Longest one attempt may run (default: the ``STEP_TIMEOUT`` setting).
+        timeout: Longest one attempt may run (default: the ``STEP_TIMEOUT`` setting; for
+            a local step ``LOCAL_STEP_TIMEOUT``, 30 seconds).
+        local: Run the step as a Temporal local activity, in the worker that runs the
+            workflow, without a round trip through the server: for short steps (at most
+            a minute; see docs/workflows.md "Local steps").
     """
 
     def mark(f: F) -> F:
-        setattr(f, _STEP_MARK, {"start": start, "retry": retry, "timeout": timeout})
+        setattr(f, _STEP_MARK, {"start": start, "retry": retry, "timeout": timeout,
+                                "local": local})
         return f
 
     return mark(fn) if fn is not None else mark
@@ -160,12 +168,14 @@ def _register_workflow(
             continue
         if mark["retry"] is not None and not isinstance(mark["retry"], Retry):
             problems.append(f"{label}.{attr}: retry must be a Retry, got {mark['retry']!r}")
+        problems += check_local_step(f"{label}.{attr}", mark)
         params = [
             p for p in inspect.signature(member).parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
         steps[attr] = StepDefinition(
             name=attr, retry=mark["retry"], timeout=mark["timeout"], start=mark["start"],
+            local=mark.get("local") is True,
             takes_context=len(params) >= 2,
         )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -64,7 +64,8 @@ async def _run_step(runner: StepRunner, definition: WorkflowDefinition,
     step_def = definition.steps[step_input.step]
     info = StepInfo(
         automation=definition.name, run_id=step_input.run_id, step=step_input.step,
-        visit=step_input.visit, attempt=activity.info().attempt, wake=step_input.wake,
+        visit=step_input.visit, attempt=step_input.attempt or activity.info().attempt,
+        wake=step_input.wake,
         started_at=activity.info().started_time,
     )
     token = current.set(_Current(context=context, info=info, extra={}))
@@ -76,6 +77,15 @@ async def _run_step(runner: StepRunner, definition: WorkflowDefinition,
             definition.retry_for(step_input.step) is not None, where, method, *args,
             checkpoint=lambda: context.model_dump(mode="json"),
         )
+    except ApplicationError:
+        raise
+    except Exception as exc:
+        if not activity.info().is_local:
+            raise
+        # A local step cannot heartbeat its Context: the failure carries it to the
+        # workflow, which starts the next attempt from it (workflows/_local_steps.py).
+        raise ApplicationError(str(exc), *_context_left(context),
+                               type=type(exc).__name__) from exc
     finally:
         current.reset(token)
     try:
@@ -97,6 +107,15 @@ async def _run_step(runner: StepRunner, definition: WorkflowDefinition,
                    automation=definition.name),
         )
     return StepOutcome(context=dumped, command=command)
+
+
+def _context_left(context: BaseModel) -> list[dict[str, Any]]:
+    """A failed local attempt's Context, as its error's details (none if it cannot
+    be dumped: the next attempt then starts from the Context this one started with)."""
+    try:
+        return [context.model_dump(mode="json")]
+    except (ValueError, TypeError):
+        return []
 
 
 def _check_targets(definition: WorkflowDefinition, command: CommandWire, where: str) -> None:

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from .._worker.flow_gate import wait_for_slot
     from .._worker.program import RunProgram, unregister_waiter
     from ._cancel_on import run_guarded
+    from ._local_steps import LOCAL_PATCH, run_local_step
     from ._park_memo import initial_step, record_park
     from ._renames import resolve_step
 
@@ -81,13 +82,17 @@ class StepProgram(RunProgram):
             current = resolve_step(definition, step)
             step_def = definition.steps[current]
             retry = definition.retry_for(current)
-            outcome = await self.execute(
-                definition.name, step, retry.to_policy() if retry else None, step_def.timeout,
-                StepInput(automation=definition.name, step=current,
-                          run_id=workflow.info().workflow_id, context=self._context,
-                          execution=self._executions, visit=visits[step], wake=wake,
-                          event=start.event),
-            )
+            step_input = StepInput(automation=definition.name, step=current,
+                                   run_id=workflow.info().workflow_id, context=self._context,
+                                   execution=self._executions, visit=visits[step], wake=wake,
+                                   event=start.event)
+            if step_def.local and workflow.patched(LOCAL_PATCH):  # @step(local=True)
+                outcome = await run_local_step(self, definition.name, step, retry,
+                                               step_def.timeout, step_input)
+            else:
+                outcome = await self.execute(definition.name, step,
+                                             retry.to_policy() if retry else None,
+                                             step_def.timeout, step_input)
             self._context = outcome.context
             command = outcome.command
             wake = None

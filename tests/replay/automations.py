@@ -17,7 +17,17 @@ from durable_automation.agents import agent, handler
 from durable_automation.events import Batch, Event, on_event
 from durable_automation.flow import Concurrency
 from durable_automation.timers import task
-from durable_automation.workflows import CancelOn, complete, fail, sleep, step, wait, workflow
+from durable_automation.workflows import (
+    CancelOn,
+    Retry,
+    complete,
+    fail,
+    goto,
+    sleep,
+    step,
+    wait,
+    workflow,
+)
 
 # What the callables saw, for the recording script's sanity checks.
 SEEN: list[tuple[str, Any]] = []
@@ -165,3 +175,30 @@ class Cancellable:
 @on_event("replay_reading", batch=Batch(max_size=2, timeout=timedelta(seconds=10)))
 def on_readings(events: list[Event]) -> None:
     SEEN.append(("readings", [event.data["value"] for event in events]))
+
+
+@workflow("replay_local_steps")
+class LocalSteps:
+    """Local steps (``@step(local=True)``): ``count`` fails its first attempt, the
+    workflow sleeps the backoff and retries it with the Context the failure carried,
+    then a second local step and a regular one."""
+
+    class Context(BaseModel):
+        attempts: int = 0
+        checked: bool = False
+
+    @step(start=True, local=True, retry=Retry(max_attempts=3, base_delay=timedelta(minutes=1)))
+    def count(self, ctx: Context) -> Any:
+        ctx.attempts += 1
+        if ctx.attempts < 2:
+            raise ConnectionError("first attempt fails")
+        return goto(self.check)
+
+    @step(local=True)
+    def check(self, ctx: Context) -> Any:
+        ctx.checked = True
+        return goto(self.finish)
+
+    @step
+    def finish(self, ctx: Context) -> Any:
+        return complete(attempts=ctx.attempts, checked=ctx.checked)

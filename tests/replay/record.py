@@ -252,13 +252,24 @@ def park_memo(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     save("step_woken_park_memo", run.id)
 
 
+def local_steps(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    """Local steps: a failed attempt, the backoff timer, the retry with the Context the
+    failure carried, a second local step, a regular step (patch ``da-local-steps``)."""
+    run = engine.start("replay_local_steps")
+    tm.settle()
+    save("step_local_mid_retry", run.id)
+    tm.advance(minutes=1)
+    assert run.result() == {"attempts": 2, "checked": True}
+    save("step_local_retried", run.id)
+
+
 SCENARIOS: dict[str, Recorder] = {
     "step_sleep": step_sleep, "step_wait": step_wait, "event_handler": event_handler,
     "agent_offset": agent_offset, "debounce": debounce, "debounced_handler": debounced_handler,
     "timer": timer, "delayed": delayed, "scheduled_run": scheduled_run,
     "scheduled_event": scheduled_event, "limiter": limiter,
     "cancel_on": cancel_on, "batched_handler": batched_handler,
-    "park_memo": park_memo,
+    "park_memo": park_memo, "local_steps": local_steps,
 }
 
 
