@@ -23,9 +23,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-# Their worker components (signal hubs, timers, agent directories) are internal
-# workflow types the stranded-runs check must recognise.
+# Their worker components (signal hubs, timers, agent directories, limiters, batches)
+# are internal workflow types: bulk operations skip them, the check recognises them.
 from . import agents as _agents  # noqa: F401
+from . import events as _events  # noqa: F401
+from . import flow as _flow  # noqa: F401
 from . import timers as _timers  # noqa: F401
 from . import workflows as _workflows  # noqa: F401
 from ._client.bulk import (
