@@ -25,9 +25,10 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from .._core import search
 from .._core.errors import sdk_error
 from .._core.hooks import worker_components
+from .._core.registry import registry
 from .._core.settings import get_settings
 from ..exceptions import ConfigurationError, DurableAutomationError, ResetError
-from .reset import reset_run, step_visits
+from .reset import StepVisit, reset_run, step_visits
 from .scheduled_event import SCHEDULED_EVENT_WORKFLOW
 
 __all__ = ["BulkResult", "RunFilter", "RunInfo", "bulk_cancel", "bulk_retry", "find",
@@ -245,6 +246,18 @@ async def bulk_retry(client: Client, task_queue: str, run_filter: RunFilter,
     return await _each(result, act)
 
 
+def failed_visit(automation: str, visits: list[StepVisit]) -> StepVisit:
+    """The step a failed run failed in: the last step whose activity failed for good,
+    else the last step of the automation that ran (one that returned ``fail()``); a
+    failure hook that ran after it (``on_failure``) is not the step to go back to."""
+    failed = [v for v in visits if v.failed]
+    if failed:
+        return failed[-1]
+    definition = registry.workflows.get(automation)
+    steps = [v for v in visits if definition is None or v.step in definition.steps]
+    return (steps or visits)[-1]
+
+
 async def retry_one(client: Client, run_id: str, dry_run: bool) -> str:
     """Reset one failed run to the step that failed (its latest visit); say what was done.
 
@@ -256,11 +269,11 @@ async def retry_one(client: Client, run_id: str, dry_run: bool) -> str:
     if status != "failed":
         raise ResetError(run_id, "", [], f"Run {run_id} is {status}, not failed; to run one of "
                          "its steps again use run.reset(to_step=...)")
-    _automation, _execution, visits = await step_visits(client, run_id)
+    automation, _execution, visits = await step_visits(client, run_id)
     if not visits:
         raise ResetError(run_id, "", [], f"Cannot retry {run_id}: no step ran in its current "
                          "execution, so there is nothing to go back to")
-    last = visits[-1]
+    last = failed_visit(automation, visits)
     if not dry_run:
         await reset_run(client, run_id, last.step, last.visit,
                         reason=f"durable-automation: retry failed step {last.step}")

@@ -54,9 +54,9 @@ class ResetFlow:
         return complete(log=ctx.log)
 
 
-@workflow("ops_charge_flow")
+@workflow("ops_charge_flow", on_failure="note_failure")
 class ChargeFlow:
-    """reserve -> charge (raises until fixed: the run fails) -> done."""
+    """reserve -> charge (raises until fixed: the run fails, its hook runs) -> done."""
 
     class Context(BaseModel):
         guest: str
@@ -74,6 +74,9 @@ class ChargeFlow:
             raise RuntimeError("card gateway bug")
         ctx.log.append("charge")
         return complete(log=ctx.log, guest=ctx.guest)
+
+    def note_failure(self, ctx: Context, error: object) -> None:
+        CALLS["failure hook"] += 1
 
 
 @event_workflow("ops_guest_arrived", name="ops_parked_flow")

@@ -18,6 +18,7 @@ from durable_automation import (
 )
 from durable_automation._core.settings import overridden
 from durable_automation.cli import run as cli
+from tests.helpers.history import step_names
 from tests.helpers.polling import eventually
 from tests.operations import automations  # noqa: F401 - registers the automations
 from tests.operations.automations import CALLS, FIXED
@@ -35,6 +36,8 @@ def test_retry_failed_runs_goes_back_to_the_failed_step(dev_worker):
     for run in runs:
         with pytest.raises(RunFailedError, match="card gateway bug"):
             run.result(timeout=30)
+    # The failure hook ran after charge; retry goes back to charge, not to the hook.
+    assert step_names(runs[0].id)[-1] != "charge"
     eventually(lambda: len(find_runs(automation="ops_charge_flow", status="failed")) == 2,
                timeout=30, message="both failed runs listed")
     listing = io.StringIO()
