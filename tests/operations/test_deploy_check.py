@@ -11,6 +11,8 @@ from contextlib import contextmanager, redirect_stdout
 
 import pytest
 from django.core.checks import Error
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from pydantic import BaseModel, Field
 from temporalio.client import WorkflowHistory
 
@@ -107,6 +109,9 @@ def test_parked_run_memo_and_the_check_against_changed_code(dev_worker):
         errors = [m for m in django_check() if run_id in m.msg]
         assert errors and all(isinstance(m, Error) and m.id == "durable_automation.E007"
                               for m in errors)
+        # manage.py check --deploy fails (a non-zero exit in CI).
+        with pytest.raises(SystemCheckError, match=r"durable_automation\.E007"):
+            call_command("check", "--deploy", "--tag", "durable_automation")
 
     def fixed() -> type:
         @workflow(NAME, renamed_steps={"remind": "send_reminder"})
