@@ -27,7 +27,9 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["CONTEXT_MEMO_LIMIT", "PARK_MEMO", "initial_step", "record_park"]
 
 PARK_MEMO = "da_park"
-CONTEXT_MEMO_LIMIT = 4096  # bytes of JSON; Temporal warns about memos above 2 KB-32 KB
+# Bytes of JSON. The server and the SDK warn about a memo above 2 KiB
+# (limit.memoSize.warn): the Context plus the rest of the memo stay under it.
+CONTEXT_MEMO_LIMIT = 1536
 
 ParkKind = Literal["sleep", "wait", "gate"]
 
