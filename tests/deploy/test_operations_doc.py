@@ -156,6 +156,12 @@ def _compose_command(args: list[str]) -> None:
         raise AssertionError(f"no validator for `docker compose {sub}`")
 
 
+def _cli(args: list[str]) -> None:
+    from durable_automation.cli import build_parser
+
+    build_parser().parse_args(args)  # exits on an unknown command or bad arguments
+
+
 def _kubectl(args: list[str]) -> None:
     deployment = _deployment()
     name = deployment["metadata"]["name"]
@@ -194,6 +200,8 @@ def validate(command: str) -> None:
         _compose_command(args[1:])
     elif head == "kubectl":
         _kubectl(args)
+    elif head == "durable-automation":
+        _cli(args)
     elif head == "sh":
         assert args == ["deploy/temporal/setup-cluster.sh"], args  # run in test_cluster_setup
     elif head == "mkdir":
@@ -216,6 +224,7 @@ def test_the_validators_reject_wrong_commands():
                   "export DURABLE_AUTOMATION_HEALTH=8081",
                   "temporal worker deployment set-current-version --deployment-nam x",
                   "kubectl scale deployment/other --replicas=2",
+                  "durable-automation chek",
                   "curl http://localhost:8081/readyz"):
         with pytest.raises((AssertionError, SystemExit, CommandError)):
             validate(wrong)
@@ -227,7 +236,7 @@ def test_the_document_covers_the_issue():
     for topic in ("Temporal Cloud with an API key", "Temporal Cloud with mTLS",
                   "Registering the search attributes", "Scaling workers and web processes",
                   "Graceful deploys and draining", "Safe code changes",
-                  "durable-automation\ncheck", "Worker Versioning", "Upgrades",
+                  "durable-automation check", "Worker Versioning", "Upgrades",
                   "Backups, and what survives what", "Event retention", "Kubernetes"):
         assert topic in text, topic
 
