@@ -190,7 +190,11 @@ class WorkerHealth:
         if path in ("/livez", "/healthz"):
             return 200, {"status": "alive", "draining": self._draining}
         if path == "/readyz":
-            answer = await self.readiness()
+            try:
+                answer = await self.readiness()
+            except Exception as exc:  # a probe must get an answer, not a hang-up
+                log.exception("Readiness check failed")
+                answer = Readiness(False, f"the readiness check failed: {exc!r}")
             body = {"status": "ready" if answer.ready else "not ready",
                     "detail": answer.detail, "task_queue": answer.task_queue,
                     "identity": answer.identity}

@@ -147,7 +147,10 @@ def test_the_worker_installs_a_durable_daily_job_that_cleans(history, dev_worker
 
     try:
         assert install_cleanup_schedule() is True
-        assert install_cleanup_schedule() is True  # a second worker start: updated in place
+        # A second worker start (or the management command): updated in place.
+        out = StringIO()
+        call_command("automation_events", "schedule", stdout=out)
+        assert f"cron {CLEANUP_CRON}" in out.getvalue()
         # A Temporal Schedule, running (not paused), whatever process installed it.
         description = asyncio.run(describe())
         assert not description.schedule.state.paused
