@@ -286,10 +286,10 @@ class DroppedRun(_Wire):
 
 
 class LimiterState(_Wire):
-    """What a limiter holds (its query answer, and what it carries across continue-as-new).
+    """What a limiter holds (its query answer, and what it carries over a continue-as-new).
 
     Attributes:
-        holders: Runs holding a slot (concurrency) or started in the window (throttle).
+        holders: Runs holding a slot (concurrency).
         waiting: Runs waiting for a slot, first in line first.
         dropped: The latest runs a rate limit dropped (at most 100), oldest first.
         dropped_count: Every run this limiter dropped.
@@ -306,7 +306,6 @@ class LimiterState(_Wire):
     dropped: list[DroppedRun] = Field(default_factory=list)
     dropped_count: int = 0
     recent: list[datetime] = Field(default_factory=list)
-    queued: list[LimitRequest] = Field(default_factory=list)
 
 
 # ── the start path (installed by ``durable_automation.flow``) ─────────────────────

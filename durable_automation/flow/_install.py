@@ -1,6 +1,7 @@
 """How flow control plugs into the core: imported once, by ``durable_automation.flow``.
 
-- every worker runs the per-key limiter workflow (``_limiter.py``);
+- every worker runs the per-key limiter workflow (``_limiter.py``) and the activity it
+  watches carried-over slot holders with (``_watch.py``);
 - the engine starts limited runs through it (``_start.py``).
 
 The start path is installed with :func:`~durable_automation._core.flow.set_flow_starter`
@@ -14,8 +15,10 @@ from .._core.flow import set_flow_starter
 from .._core.hooks import WorkerComponent, add_worker_component
 from ._limiter import LimiterWorkflow
 from ._start import start_limited
+from ._watch import await_close_activity
 
 __all__: list[str] = []
 
-add_worker_component(WorkerComponent("durable_automation.flow", workflows=(LimiterWorkflow,)))
+add_worker_component(WorkerComponent("durable_automation.flow", workflows=(LimiterWorkflow,),
+                                     activities=(await_close_activity,)))
 set_flow_starter(start_limited)

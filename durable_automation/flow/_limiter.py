@@ -21,12 +21,16 @@ queues it right away); a run that first waits for its event time (an
 ``@event_workflow`` offset) signals ``ask`` when its time comes. Slots go in that
 order.
 
-Bounded history. A limiter observes its children only while it is the run that
-started them, so it continues as new only when it has none: when Temporal suggests
-it, the limiter stops starting children (new starts are kept in its state and the
-update answers ``queued``), lets the ones in flight finish, and continues as new
-with the queue, the throttle window and the drop log. A limiter with nothing to do
-(no children, an empty window) completes; the next start creates it again.
+Bounded history. A limiter continues as new when Temporal suggests it, carrying who
+holds a slot, who waits, the throttle window and the drop log. The runs in flight
+stay children of the run that started them, so the new limiter run hears of no
+close of theirs: it grants the waiting ones with a signal by workflow id (a run that
+ended meanwhile refuses it, and its turn passes), and for each *holder* that is not
+its own child (at most ``limit`` at a time) it runs one activity that long-polls that
+run's history for its close event (``_watch.py``). That costs a worker activity slot
+per such holder, only after a continue-as-new; the common path stays children. A
+limiter with nothing to do (no run in flight or waiting, an empty window) completes;
+the next start creates it again.
 
 Throttle and rate limit keep the times they let runs through in the window
 (``workflow.now()``, so they count across workers and restarts); a throttled run
@@ -44,7 +48,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import Priority, WorkflowIDReusePolicy
+from temporalio.common import Priority, RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
@@ -60,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         LimiterState,
         LimitRequest,
     )
+    from ._watch import AWAIT_CLOSE_ACTIVITY
 
 __all__ = ["LimiterWorkflow"]
 
@@ -73,14 +78,14 @@ class LimiterWorkflow:
     @workflow.init
     def __init__(self, state: LimiterState) -> None:
         self._state = state
+        # Runs this limiter run started; holders and waiting runs may also be runs a
+        # previous run of it started (carried over a continue-as-new).
         self._children: dict[str, Any] = {}
-        self._holders: list[str] = []
-        self._waiting: deque[str] = deque()
+        self._holders: list[str] = list(state.holders) if state.mode == "concurrency" else []
+        self._waiting: deque[str] = deque(state.waiting)
         self._recent: deque[datetime] = deque(state.recent)
         self._dropped: deque[DroppedRun] = deque(state.dropped, maxlen=_DROP_LOG)
         self._dropped_count = state.dropped_count
-        self._queued: list[LimitRequest] = list(state.queued)
-        self._draining = False
         self._changed = False
         self._signals: set[asyncio.Task[None]] = set()
 
@@ -88,12 +93,8 @@ class LimiterWorkflow:
 
     @workflow.update(name=LIMITER_ENQUEUE_UPDATE)
     async def enqueue(self, request: LimitRequest) -> str:
-        """Start a run as a child: ``started``, ``exists`` (its id is taken) or ``queued``
-        (started after this limiter continues as new)."""
+        """Start a run as a child: ``started``, or ``exists`` (its id is taken)."""
         self._configure(request)
-        if self._draining:
-            self._queued.append(request)
-            return "queued"
         return await self._start_child(request)
 
     @workflow.signal(name=LIMITER_ASK_SIGNAL)
@@ -104,26 +105,28 @@ class LimiterWorkflow:
     @workflow.query(name=LIMITER_STATE_QUERY)
     def state(self) -> LimiterState:
         """Who holds a slot, who waits, what was dropped."""
-        return self._snapshot(queued=False)
+        return self._snapshot()
 
     # ── the loop ─────────────────────────────────────────────────────────────────
 
     @workflow.run
     async def run(self, state: LimiterState) -> None:
         """Grant slots as they free up; continue as new when suggested; end when idle."""
-        queued, self._queued = self._queued, []
-        for request in queued:  # carried over a continue-as-new
-            await self._start_child(request)
+        for run_id in self._holders:  # carried over a continue-as-new
+            self._watch(run_id)
         while True:
-            self._grant_what_fits()
+            # Once Temporal suggests continuing as new, no more grants here: the grant
+            # signals in flight finish, and the next run grants the rest.
+            closing = workflow.info().is_continue_as_new_suggested()
+            if not closing:
+                self._grant_what_fits()
             self._publish()
-            if workflow.info().is_continue_as_new_suggested():
-                self._draining = True
-            if not self._children and workflow.all_handlers_finished() and not self._signals:
-                if self._draining and self._queued:
-                    workflow.continue_as_new(self._snapshot(queued=True))
-                if not self._queued and not self._recent:
-                    return  # idle: the next start creates the limiter again
+            settled = workflow.all_handlers_finished() and not self._signals
+            if settled and closing:
+                workflow.continue_as_new(self._snapshot())
+            if settled and not (self._children or self._holders or self._waiting
+                                or self._recent):
+                return  # idle: the next start creates the limiter again
             self._changed = False
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
@@ -166,10 +169,10 @@ class LimiterWorkflow:
         return "started"
 
     def _closed(self, run_id: str, handle: asyncio.Future[Any]) -> None:
-        """Free what the child held when it closes, however it closes (completed, failed,
+        """Free what the run held when it closes, however it closes (completed, failed,
         cancelled, terminated or timed out: the server reports each one)."""
         if not handle.cancelled():
-            handle.exception()  # retrieved: a failed child is no error of the limiter's
+            handle.exception()  # retrieved: a failed run is no error of the limiter's
         self._children.pop(run_id, None)
         if run_id in self._holders:
             self._holders.remove(run_id)
@@ -191,9 +194,6 @@ class LimiterWorkflow:
             self._recent.popleft()
         while self._waiting:
             run_id = self._waiting[0]
-            if run_id not in self._children:
-                self._waiting.popleft()  # ended while it waited
-                continue
             if mode == "concurrency":
                 if len(self._holders) >= limit:
                     return
@@ -219,13 +219,20 @@ class LimiterWorkflow:
                                 self._period(), run_id)
 
     def _send(self, run_id: str, grant: FlowGrant) -> None:
-        handle = self._children[run_id]
+        child = self._children.get(run_id)
+        handle = child if child is not None else workflow.get_external_workflow_handle(run_id)
+        holds = run_id in self._holders
 
         async def send() -> None:
             try:
                 await handle.signal(FLOW_GRANT_SIGNAL, grant)
-            except Exception:  # noqa: BLE001 - it ended meanwhile; _watch frees its slot
+            except Exception:  # noqa: BLE001 - it ended meanwhile
                 workflow.logger.debug("Run %s ended before its grant arrived", run_id)
+                if child is None and run_id in self._holders:
+                    self._holders.remove(run_id)  # a child's close callback does this
+                return
+            if child is None and holds:
+                self._watch(run_id)
 
         task = asyncio.create_task(send())
         self._signals.add(task)
@@ -234,6 +241,17 @@ class LimiterWorkflow:
     def _signal_sent(self, task: asyncio.Task[None]) -> None:
         self._signals.discard(task)
         self._changed = True
+
+    def _watch(self, run_id: str) -> None:
+        """Free the slot of a holder this run did not start when it closes (``_watch.py``)."""
+        if run_id in self._children:
+            return
+        watcher = workflow.start_activity(
+            AWAIT_CLOSE_ACTIVITY, run_id, start_to_close_timeout=timedelta(days=3650),
+            heartbeat_timeout=timedelta(minutes=1), summary=f"until {run_id} ends",
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+        )
+        watcher.add_done_callback(lambda done: self._closed(run_id, done))
 
     def _next_expiry(self) -> timedelta | None:
         """When the oldest time in the window leaves it (throttle and rate limit)."""
@@ -252,13 +270,11 @@ class LimiterWorkflow:
             details += f", {self._dropped_count} dropped (latest {self._dropped[-1].run_id})"
         workflow.set_current_details(details)
 
-    def _snapshot(self, *, queued: bool) -> LimiterState:
+    def _snapshot(self) -> LimiterState:
         return self._state.model_copy(update={
-            "holders": list(self._holders) if self._state.mode == "concurrency"
-            else [r for r in self._children if r not in self._waiting],
+            "holders": list(self._holders),
             "waiting": list(self._waiting),
             "dropped": list(self._dropped),
             "dropped_count": self._dropped_count,
             "recent": list(self._recent),
-            "queued": list(self._queued) if queued else [],
         })

@@ -125,3 +125,16 @@ class CleanRoom:
     @step
     def done(self, ctx: Context) -> object:
         return complete(crew=ctx.crew, at=engine.now().isoformat())
+
+
+@workflow("flow_quick", concurrency=Concurrency(limit=2, key="{{ ctx.key }}"))
+class Quick:
+    """Two at a time per key; returns at once."""
+
+    class Context(BaseModel):
+        key: str
+        n: int
+
+    @step(start=True)
+    def go(self, ctx: Context) -> object:
+        return complete(n=ctx.n)

@@ -67,3 +67,48 @@ def test_one_run_per_key_and_every_ending_frees_the_slot(dev_worker):
     assert automations.BEGAN[-3:] == ["a2", "a3", "a4"]
     other.signal("done:b1")
     assert other.result(timeout=20) == {"label": "b1"}
+
+
+def test_a_busy_limiter_continues_as_new_without_losing_a_run(dev_worker):
+    """The session's dev server suggests continue-as-new at 200 events: 40 runs of one
+    key take a limiter past it, so it drains its children and continues as new."""
+    runs = [engine.start("flow_quick", key="busy", n=n) for n in range(40)]
+    assert [run.result(timeout=60)["n"] for run in runs] == list(range(40))
+    client = engine._ensure().client
+    limiter = f"limit:{dev_worker.task_queue}:flow_quick:busy"
+
+    async def chain() -> list[int]:
+        sizes = []
+        async for execution in client.list_workflows(f"WorkflowId = '{limiter}'"):
+            history = await client.get_workflow_handle(limiter, run_id=execution.run_id
+                                                       ).fetch_history()
+            sizes.append(len(history.events))
+        return sizes
+
+    sizes = eventually(lambda: (s := _sync(chain())) and len(s) > 1 and s)
+    # Bounded: it continued as new instead of growing with every run (a burst of starts
+    # can take one run past the threshold: it cannot continue as new mid-update).
+    assert len(sizes) >= 2 and max(sizes) < 1000, sizes
+
+
+def test_the_watcher_of_a_carried_over_holder_returns_when_it_is_terminated(dev_worker):
+    """After a continue-as-new, a limiter watches the slot holders it did not start with
+    ``await_close_activity``: it must return however the run ends, terminate included."""
+    from temporalio.testing import ActivityEnvironment
+
+    from durable_automation.flow._watch import await_close_activity
+
+    run = engine.start("flow_visit", guest="watched", label="w1")
+    eventually(lambda: _waits_for(run, "done:w1"))
+    client = engine._ensure().client
+
+    async def watch_then_terminate() -> bool:
+        watcher = asyncio.ensure_future(ActivityEnvironment(client=client).run(
+            await_close_activity, run.id))
+        await asyncio.sleep(0.5)
+        assert not watcher.done()  # the run is alive: the watcher waits
+        await client.get_workflow_handle(run.id).terminate("test")
+        await asyncio.wait_for(watcher, 10)
+        return True
+
+    assert _sync(watch_then_terminate())
