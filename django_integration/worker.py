@@ -41,7 +41,8 @@ async def arun_django_worker(modules: Iterable[str] = (), *, relay: bool = True,
     async def on_started() -> None:
         background.append(asyncio.create_task(areport_outbox_forever(stop)))
         try:
-            await ainstall_cleanup_schedule()
+            # Bounded: a slow Temporal must not hold the worker from reacting to SIGTERM.
+            await asyncio.wait_for(ainstall_cleanup_schedule(), 60)
         except Exception:  # the worker runs on; the next start installs it again
             log.exception("Could not install the daily Event cleanup schedule")
 
