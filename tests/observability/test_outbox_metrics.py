@@ -1,5 +1,6 @@
 """The Django worker on the dev server: outbox gauges on the same /metrics page as
-Temporal's own (METRICS_PORT), and its health endpoint (HEALTH_PORT)."""
+Temporal's own (METRICS_PORT), its health endpoint (HEALTH_PORT), and the daily Event
+cleanup it installs when it starts."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from datetime import timedelta
 import pytest
 from django.test import override_settings
 from django.utils import timezone
+from temporalio.service import RPCError
 
 from django_integration._dispatcher import dispatcher
 from django_integration.models import Event, EventStatus
+from django_integration.retention import CLEANUP_TASK, SCHEDULER_NAME
 from django_integration.worker import arun_django_worker
 from durable_automation.devserver import free_port
+from durable_automation.scheduler import Scheduler
 from tests.django_integration.testapp.models import Booking
 from tests.observability.test_metrics import _sample, _scrape
 
@@ -71,6 +75,19 @@ def test_outbox_gauges_next_to_temporal_metrics(paused_dispatcher, temporal_dev_
             while await asyncio.to_thread(_status, ready) != 200:
                 assert time.monotonic() < deadline, "the Django worker never became ready"
                 await asyncio.sleep(0.2)
+            # The worker installed the daily Event cleanup itself (a Temporal Schedule).
+            client = await temporal_dev_server.connect()
+            schedule = client.get_schedule_handle(
+                Scheduler(SCHEDULER_NAME).schedule_id(CLEANUP_TASK))
+            while True:  # installed right after the worker starts polling
+                try:
+                    description = await schedule.describe()
+                    break
+                except RPCError:
+                    assert time.monotonic() < deadline, "the cleanup schedule never appeared"
+                    await asyncio.sleep(0.2)
+            assert not description.schedule.state.paused
+            await schedule.delete()
             return text
         finally:
             stop.set()
