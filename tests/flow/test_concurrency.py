@@ -70,10 +70,10 @@ def test_one_run_per_key_and_every_ending_frees_the_slot(dev_worker):
 
 
 def test_a_busy_limiter_continues_as_new_without_losing_a_run(dev_worker):
-    """The session's dev server suggests continue-as-new at 200 events: 40 runs of one
+    """The session's dev server suggests continue-as-new at 200 events: 25 runs of one
     key take a limiter past it, so it drains its children and continues as new."""
-    runs = [engine.start("flow_quick", key="busy", n=n) for n in range(40)]
-    assert [run.result(timeout=60)["n"] for run in runs] == list(range(40))
+    runs = [engine.start("flow_quick", key="busy", n=n) for n in range(25)]
+    assert [run.result(timeout=60)["n"] for run in runs] == list(range(25))
     client = engine._ensure().client
     limiter = f"limit:{dev_worker.task_queue}:flow_quick:busy"
 
