@@ -15,12 +15,14 @@ continued as new can go back only to steps of its current run.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -95,6 +97,7 @@ async def step_visits(client: Client, run_id: str) -> tuple[str, str, list[StepV
     scheduled: dict[int, StepVisit] = {}
     counts: dict[str, int] = {}
     failed: set[int] = set()
+    retrying: dict[str, int] = {}  # local step -> its visit whose last attempt failed
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attributes = event.activity_task_scheduled_event_attributes
@@ -113,9 +116,40 @@ async def step_visits(client: Client, run_id: str) -> tuple[str, str, list[StepV
                                   EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT):
             failed.add(event.activity_task_failed_event_attributes.scheduled_event_id
                        or event.activity_task_timed_out_event_attributes.scheduled_event_id)
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            _local_step(automation, event, scheduled, counts, failed, retrying)
     visits = [StepVisit(v.step, v.visit, v.workflow_task_event_id, event_id in failed)
               for event_id, v in scheduled.items()]
     return automation, execution, visits
+
+
+def _local_step(automation: str, event: HistoryEvent, scheduled: dict[int, StepVisit],
+                counts: dict[str, int], failed: set[int], retrying: dict[str, int]) -> None:
+    """A ``@step(local=True)`` attempt: a local-activity marker. Local steps are retried
+    by the workflow, one local activity per attempt; an attempt right after a failed one
+    of the same step is that visit's retry, not a new visit. Its reset point is the
+    workflow task that recorded the first attempt."""
+    attributes = event.marker_recorded_event_attributes
+    if attributes.marker_name != "core_local_activity" or "data" not in attributes.details:
+        return
+    try:
+        data = json.loads(attributes.details["data"].payloads[0].data)
+    except (ValueError, IndexError):
+        return
+    step = _step_of(automation, str(data.get("activity_type", "")), None)
+    if step is None:
+        return
+    attempt_failed = attributes.HasField("failure")
+    key = retrying.pop(step, None)
+    if key is None:  # a new visit
+        key = event.event_id
+        counts[step] = counts.get(step, 0) + 1
+        scheduled[key] = StepVisit(step, counts[step],
+                                   attributes.workflow_task_completed_event_id)
+    failed.discard(key)
+    if attempt_failed:
+        failed.add(key)
+        retrying[step] = key
 
 
 def _known_steps(automation: str) -> list[str] | None:

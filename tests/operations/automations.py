@@ -12,6 +12,7 @@ from datetime import timedelta
 from pydantic import BaseModel, Field
 
 from durable_automation import (
+    Retry,
     agent,
     complete,
     event_workflow,
@@ -161,3 +162,23 @@ class GatedFlow:
     @step(start=True)
     def welcome(self, ctx: Context) -> object:
         return complete(note=ctx.note)
+
+
+@workflow("ops_local_flow")
+class LocalFlow:
+    """A local step that fails its first attempt once, then a regular step."""
+
+    class Context(BaseModel):
+        log: list[str] = Field(default_factory=list)
+
+    @step(start=True, local=True, retry=Retry(max_attempts=3, base_delay=timedelta(seconds=1)))
+    def stamp(self, ctx: Context) -> object:
+        CALLS["stamp"] += 1
+        if CALLS["stamp"] == 1:
+            raise RuntimeError("flaky once")
+        ctx.log.append(f"stamp:{'fixed' if FIXED['notify'] else 'buggy'}")
+        return goto(self.finish)
+
+    @step
+    def finish(self, ctx: Context) -> object:
+        return complete(log=ctx.log)

@@ -13,7 +13,7 @@ from durable_automation import AgentManager, ResetError, engine
 from durable_automation.cli import run as cli
 from tests.helpers.polling import eventually
 from tests.operations import automations
-from tests.operations.automations import FIXED
+from tests.operations.automations import CALLS, FIXED
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +72,17 @@ def test_agent_reset_to_a_handler_visit_of_its_current_run(dev_worker):
     with pytest.raises(ResetError, match=r"its current execution has visits 1, 2$"):
         agent_run.reset(to_step="note", visit=9)
     AgentManager.complete(agent_run)
+
+
+def test_reset_to_a_local_step_whose_first_attempt_failed(dev_worker):
+    CALLS["stamp"] = 0
+    run = engine.start("ops_local_flow")
+    assert run.result(timeout=30)["log"] == ["stamp:buggy"]
+    assert CALLS["stamp"] == 2  # one failed attempt, retried by the workflow
+    # The retry belongs to the same visit: there is one visit to go back to.
+    with pytest.raises(ResetError, match=r"its current execution has visits 1$"):
+        run.reset(to_step="stamp", visit=2)
+    FIXED["notify"] = True
+    assert run.reset(to_step="stamp").visit == 1
+    assert run.result(timeout=30)["log"] == ["stamp:fixed"]
+    assert CALLS["stamp"] == 3
