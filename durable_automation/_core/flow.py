@@ -13,21 +13,31 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from .flow_wire import (
+    AcquireRequest,
+    DroppedRun,
+    FlowGrant,
+    LimiterState,
+    LimitRequest,
+)
 from .match import MissingValue, entity_value, key_string
 from .wire import StartInput
 
 __all__ = [
+    "ACQUIRE_ACTIVITY",
     "FLOW_GRANT_SIGNAL",
+    "LIMITER_ACQUIRE_SIGNAL",
     "LIMITER_ASK_SIGNAL",
     "LIMITER_ENQUEUE_UPDATE",
+    "LIMITER_RELEASE_SIGNAL",
     "LIMITER_STATE_QUERY",
     "LIMITER_WORKFLOW",
+    "AcquireRequest",
     "Concurrency",
+    "DroppedRun",
     "FlowControl",
     "FlowGrant",
     "LimitRequest",
@@ -47,6 +57,8 @@ LIMITER_WORKFLOW = "durable_automation.limiter"
 LIMITER_ENQUEUE_UPDATE = "enqueue"
 LIMITER_ASK_SIGNAL = "ask"
 LIMITER_STATE_QUERY = "limiter_state"
+LIMITER_ACQUIRE_SIGNAL = "acquire"
+LIMITER_RELEASE_SIGNAL = "release"
 FLOW_GRANT_SIGNAL = "__da_flow_grant"
 
 # ``{{ ctx.guest_id }}``, ``{{ event.data.guest_id }}``, ``{{ event.entity_id }}``.
@@ -243,71 +255,6 @@ def limiter_id(task_queue: str, automation: str, key: str) -> str:
     return f"limit:{task_queue}:{automation}:{key}"
 
 
-# ── messages ─────────────────────────────────────────────────────────────────────
-
-
-class _Wire(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class LimitRequest(_Wire):
-    """Start one limited run through its limiter (the limiter starts it as its child)."""
-
-    run_id: str
-    automation: str
-    kind: str
-    start: StartInput
-    summary: str
-    idempotent: bool = False
-    entity_ref: str | None = None
-    search_attributes: bool = False
-    priority: int | None = None
-    fairness_key: str | None = None
-    fairness_weight: float | None = None
-    # The limiter's own settings travel with each request: the newest deploy wins.
-    mode: Literal["concurrency", "throttle", "rate_limit"]
-    limit: int
-    period_seconds: float = 0.0
-    key: str = "all"
-
-
-class FlowGrant(_Wire):
-    """The limiter's answer to a waiting run: go, or (rate limit) dropped."""
-
-    dropped: bool = False
-    reason: str | None = None
-
-
-class DroppedRun(_Wire):
-    """A run a rate limit dropped."""
-
-    run_id: str
-    at: datetime
-
-
-class LimiterState(_Wire):
-    """What a limiter holds (its query answer, and what it carries over a continue-as-new).
-
-    Attributes:
-        holders: Runs holding a slot (concurrency).
-        waiting: Runs waiting for a slot, first in line first.
-        dropped: The latest runs a rate limit dropped (at most 100), oldest first.
-        dropped_count: Every run this limiter dropped.
-        recent: When runs were let through in the current window (throttle, rate limit).
-    """
-
-    automation: str = ""
-    key: str = ""
-    mode: str = "concurrency"
-    limit: int = 1
-    period_seconds: float = 0.0
-    holders: list[str] = Field(default_factory=list)
-    waiting: list[str] = Field(default_factory=list)
-    dropped: list[DroppedRun] = Field(default_factory=list)
-    dropped_count: int = 0
-    recent: list[datetime] = Field(default_factory=list)
-
-
 # ── the start path (installed by ``durable_automation.flow``) ─────────────────────
 
 # (engine, name, run_id, start, summary, idempotent) -> whether a new run was started.
@@ -364,3 +311,6 @@ def check_flow_arguments(options: Mapping[str, Any], sources: tuple[str, ...]
         problems.insert(0, f"unexpected argument(s) {', '.join(map(repr, unknown))} (flow "
                         f"options are {', '.join(_FLOW_ARGUMENTS)})")
     return flow, problems
+
+
+ACQUIRE_ACTIVITY = "durable_automation.limiter_acquire"

@@ -50,6 +50,7 @@ class RunProgram:
         self._start_at: datetime | None = None
         # The limiter's answer, for a run with a concurrency/throttle/rate limit (flow_gate).
         self.flow_grant: FlowGrant | None = None
+        self.flow_grants: dict[str, FlowGrant] = {}  # by token: an agent's handler calls
 
     async def run(self, args: Sequence[RawValue]) -> Any:
         """Run the program; this base has no automation to run."""
@@ -70,6 +71,9 @@ class RunProgram:
 
     def on_flow_grant(self, grant: FlowGrant) -> None:
         """The run's limiter let it through (or dropped it): see ``flow_gate.py``."""
+        if grant.token is not None:
+            self.flow_grants.setdefault(grant.token, grant)
+            return
         self.flow_grant = self.flow_grant or grant
 
     def on_reschedule(self, start_at: datetime) -> None:

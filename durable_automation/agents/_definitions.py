@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from .._core.flow import FlowControl, check_flow_arguments, register_flow
 from .._core.match import MatchItem, ctx_value, key_string, parse_match
 from .._core.registry import registry
 from .._core.retry import Retry
@@ -190,6 +191,7 @@ def handler(
     ignores_claims: bool = False,
     *,
     timeout: timedelta | None = None,
+    **flow: Any,
 ) -> Callable[[F], F]:
     """Mark a method of an ``@agent`` class as the handler of ``event_name``.
 
@@ -203,13 +205,16 @@ def handler(
         retry: Retry policy when the handler raises.
         ignores_claims: Run even when another agent has claimed the event.
         timeout: Longest one attempt may run (default: the ``STEP_TIMEOUT`` setting).
+        **flow: ``concurrency=``, ``throttle=``, ``rate_limit=`` (per key, across every
+            instance of the agent), ``priority=``, ``fairness_key=``: for each call of
+            this handler; templates read ``ctx`` and ``event`` (docs/flow-control.md).
     """
 
     def mark(fn: F) -> F:
         setattr(fn, _HANDLER_MARK, {
             "event_name": event_name, "offset": offset, "match": match,
             "condition": condition, "retry": retry, "ignores_claims": ignores_claims,
-            "timeout": timeout,
+            "timeout": timeout, "flow": flow,
         })
         return fn
 
@@ -262,11 +267,14 @@ def _register_agent(
     key_items = tuple(i for i in agent_items if i.ctx_field and i.lookup == "exact")
 
     handlers: dict[str, AgentHandlerDefinition] = {}
+    flows: dict[str, FlowControl | None] = {}
     for attr, member in vars(cls).items():
         mark = getattr(member, _HANDLER_MARK, None)
         if mark is None:
             continue
         where = f"{label}.{attr}"
+        flows[attr], found = check_flow_arguments(mark.get("flow", {}), ("ctx", "event"))
+        problems += [f"{where}: {p}" for p in found]
         items, found = parse_match(mark["match"])
         problems += [f"{where} match: {p}" for p in found]
         problems += _check_fields(f"{where} match", items, fields)
@@ -311,6 +319,8 @@ def _register_agent(
         by_event={k: tuple(v) for k, v in by_event.items()},
     )
     registry.add_agent(definition)
+    for attr, flow in flows.items():  # limits per handler call: agents/_flow.py
+        register_flow(f"{name}.{attr}", flow)
     cls.__durable_automation__ = definition  # type: ignore[attr-defined]
     return cls
 

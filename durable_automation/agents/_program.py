@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy
+from temporalio.common import Priority, RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from .._core.wire import STATE_QUERY, EventWire, RunState
     from .._worker.program import RunProgram
     from ._definitions import AgentDefinition, AgentHandlerDefinition, index_id
+    from ._flow import handler_flow
     from ._wire import (
         AGENT_CLAIM_SIGNAL,
         AGENT_COMPLETE_UPDATE,
@@ -59,11 +60,11 @@ HISTORY_LIMIT = 200
 DEDUP_LIMIT = 1000
 
 
-async def run_agent(args: Sequence[RawValue]) -> Any:
+async def run_agent(args: Sequence[RawValue], program: RunProgram | None = None) -> Any:
     """Run the agent whose name is this workflow's type."""
     start = workflow.payload_converter().from_payload(args[0].payload, AgentStart)
     definition = registry.agents[workflow.info().workflow_type]
-    return await _AgentProgram(definition, start).run()
+    return await _AgentProgram(definition, start, program or RunProgram(definition.name)).run()
 
 
 class AgentProgram(RunProgram):
@@ -71,7 +72,7 @@ class AgentProgram(RunProgram):
 
     async def run(self, args: Sequence[RawValue]) -> Any:
         """Run the agent instance."""
-        return await run_agent(args)
+        return await run_agent(args, self)
 
 
 def _duration(value: timedelta) -> str:
@@ -79,8 +80,10 @@ def _duration(value: timedelta) -> str:
 
 
 class _AgentProgram:
-    def __init__(self, definition: AgentDefinition, start: AgentStart) -> None:
+    def __init__(self, definition: AgentDefinition, start: AgentStart,
+                 program: RunProgram) -> None:
         self.d = definition
+        self.program = program  # holds the flow grants the router's signal handler receives
         self.id = workflow.info().workflow_id
         self.key = start.key
         self.context = dict(start.context)
@@ -255,6 +258,12 @@ class _AgentProgram:
                                      f"for {event.name}")
         retry = spec.retry.to_policy() if spec.retry else RetryPolicy(
             maximum_attempts=defaults.infrastructure_attempts)
+        slot = handler_flow(self.d.name, spec.name)
+        grant = await slot.acquire(self.program, self.id, self.context, event) if slot else None
+        if grant is not None and grant.dropped:
+            self._record(spec.name, event, due, "dropped", at=at, error=grant.reason)
+            self.running = None
+            return
         try:
             outcome = await workflow.execute_activity(
                 f"{self.d.name}.{spec.name}",
@@ -265,6 +274,7 @@ class _AgentProgram:
                 heartbeat_timeout=defaults.heartbeat_timeout,
                 retry_policy=retry,
                 summary=f"{spec.name} ({event.name})",
+                priority=slot.priority(self.context, event) if slot else Priority.default,
             )
         except ActivityError as err:
             cause = err.cause
@@ -278,6 +288,8 @@ class _AgentProgram:
             if outcome.complete:
                 self.completing = True
         finally:
+            if slot is not None:
+                await slot.release()
             self.running = None
             self.handled += 1
 

@@ -1,7 +1,8 @@
 """How flow control plugs into the core: imported once, by ``durable_automation.flow``.
 
 - every worker runs the per-key limiter workflow (``_limiter.py``) and the activity it
-  watches carried-over slot holders with (``_watch.py``);
+  watches carried-over slot holders with (``_watch.py``), and the local activity an
+  agent asks a limiter for a slot with (``_acquire.py``);
 - the engine starts limited runs through it (``_start.py``).
 
 The start path is installed with :func:`~durable_automation._core.flow.set_flow_starter`
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from .._core.flow import set_flow_starter
 from .._core.hooks import WorkerComponent, add_worker_component
+from ._acquire import acquire_activity
 from ._limiter import LimiterWorkflow
 from ._start import start_limited
 from ._watch import await_close_activity
@@ -20,5 +22,5 @@ from ._watch import await_close_activity
 __all__: list[str] = []
 
 add_worker_component(WorkerComponent("durable_automation.flow", workflows=(LimiterWorkflow,),
-                                     activities=(await_close_activity,)))
+                                     activities=(await_close_activity, acquire_activity)))
 set_flow_starter(start_limited)

@@ -55,10 +55,13 @@ with workflow.unsafe.imports_passed_through():
     from .._core import search
     from .._core.flow import (
         FLOW_GRANT_SIGNAL,
+        LIMITER_ACQUIRE_SIGNAL,
         LIMITER_ASK_SIGNAL,
         LIMITER_ENQUEUE_UPDATE,
+        LIMITER_RELEASE_SIGNAL,
         LIMITER_STATE_QUERY,
         LIMITER_WORKFLOW,
+        AcquireRequest,
         DroppedRun,
         FlowGrant,
         LimiterState,
@@ -86,6 +89,9 @@ class LimiterWorkflow:
         self._recent: deque[datetime] = deque(state.recent)
         self._dropped: deque[DroppedRun] = deque(state.dropped, maxlen=_DROP_LOG)
         self._dropped_count = state.dropped_count
+        # Agent-handler calls among them: token -> the agent's workflow id.
+        self._external: dict[str, str] = dict(state.external)
+        self._watchers: dict[str, Any] = {}
         self._changed = False
         self._signals: set[asyncio.Task[None]] = set()
 
@@ -101,6 +107,27 @@ class LimiterWorkflow:
     def ask(self, run_id: str) -> None:
         """A child that waited for its start time wants its slot now."""
         self._ask(run_id)
+
+    @workflow.signal(name=LIMITER_ACQUIRE_SIGNAL)
+    def acquire(self, request: AcquireRequest) -> None:
+        """An agent asks for a slot for one handler call (``agents/_flow.py``)."""
+        self._configure(request)
+        if request.token not in self._holders:
+            self._external[request.token] = request.holder
+        self._ask(request.token)
+
+    @workflow.signal(name=LIMITER_RELEASE_SIGNAL)
+    def release(self, token: str) -> None:
+        """An agent's handler call ended: its slot is free."""
+        if token in self._holders:
+            self._holders.remove(token)
+        if token in self._waiting:
+            self._waiting.remove(token)
+        self._external.pop(token, None)
+        watcher = self._watchers.pop(token, None)
+        if watcher is not None:
+            watcher.cancel()
+        self._changed = True
 
     @workflow.query(name=LIMITER_STATE_QUERY)
     def state(self) -> LimiterState:
@@ -135,7 +162,7 @@ class LimiterWorkflow:
 
     # ── helpers ──────────────────────────────────────────────────────────────────
 
-    def _configure(self, request: LimitRequest) -> None:
+    def _configure(self, request: LimitRequest | AcquireRequest) -> None:
         state = self._state
         if (state.mode, state.limit, state.period_seconds) != (
                 request.mode, request.limit, request.period_seconds):
@@ -174,6 +201,8 @@ class LimiterWorkflow:
         if not handle.cancelled():
             handle.exception()  # retrieved: a failed run is no error of the limiter's
         self._children.pop(run_id, None)
+        self._external.pop(run_id, None)
+        self._watchers.pop(run_id, None)
         if run_id in self._holders:
             self._holders.remove(run_id)
         if run_id in self._waiting:
@@ -219,20 +248,28 @@ class LimiterWorkflow:
                                 self._period(), run_id)
 
     def _send(self, run_id: str, grant: FlowGrant) -> None:
+        """Grant ``run_id`` (a run, or an agent-handler call's token) by signal."""
         child = self._children.get(run_id)
-        handle = child if child is not None else workflow.get_external_workflow_handle(run_id)
+        holder = self._external.get(run_id)
+        if holder is not None:
+            grant = grant.model_copy(update={"token": run_id})
+        handle = child if child is not None else workflow.get_external_workflow_handle(
+            holder or run_id)
         holds = run_id in self._holders
 
         async def send() -> None:
             try:
                 await handle.signal(FLOW_GRANT_SIGNAL, grant)
             except Exception:  # noqa: BLE001 - it ended meanwhile
-                workflow.logger.debug("Run %s ended before its grant arrived", run_id)
+                workflow.logger.debug("%s ended before its grant arrived", holder or run_id)
                 if child is None and run_id in self._holders:
                     self._holders.remove(run_id)  # a child's close callback does this
+                self._external.pop(run_id, None)
                 return
             if child is None and holds:
                 self._watch(run_id)
+            elif not holds:
+                self._external.pop(run_id, None)  # throttle, rate limit: nothing to give back
 
         task = asyncio.create_task(send())
         self._signals.add(task)
@@ -243,14 +280,17 @@ class LimiterWorkflow:
         self._changed = True
 
     def _watch(self, run_id: str) -> None:
-        """Free the slot of a holder this run did not start when it closes (``_watch.py``)."""
-        if run_id in self._children:
+        """Free the slot of a holder this run did not start when it closes (``_watch.py``);
+        an agent's call is watched through its agent, and frees it sooner by ``release``."""
+        if run_id in self._children or run_id in self._watchers:
             return
+        target = self._external.get(run_id, run_id)
         watcher = workflow.start_activity(
-            AWAIT_CLOSE_ACTIVITY, run_id, start_to_close_timeout=timedelta(days=3650),
-            heartbeat_timeout=timedelta(minutes=1), summary=f"until {run_id} ends",
+            AWAIT_CLOSE_ACTIVITY, target, start_to_close_timeout=timedelta(days=3650),
+            heartbeat_timeout=timedelta(minutes=1), summary=f"until {target} ends",
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
         )
+        self._watchers[run_id] = watcher
         watcher.add_done_callback(lambda done: self._closed(run_id, done))
 
     def _next_expiry(self) -> timedelta | None:
@@ -277,4 +317,6 @@ class LimiterWorkflow:
             "dropped": list(self._dropped),
             "dropped_count": self._dropped_count,
             "recent": list(self._recent),
+            "external": {token: holder for token, holder in self._external.items()
+                         if token in self._holders or token in self._waiting},
         })

@@ -7,7 +7,7 @@ from typing import Any
 from temporalio.service import RPCError, RPCStatusCode
 
 from .._client.engine import engine
-from .._core.flow import LIMITER_STATE_QUERY, LimiterState, limiter_id
+from .._core.flow import LIMITER_STATE_QUERY, LimiterState, flow_of, limiter_id
 from .._core.registry import registry
 from ..exceptions import UnknownAutomationError
 
@@ -18,7 +18,7 @@ async def alimiter_state(automation: str, key: str = "all") -> LimiterState | No
     """The state of ``automation``'s limiter for ``key`` (``None``: it has no work now).
 
     Args:
-        automation: The automation's name.
+        automation: The automation's name (``<agent>.<handler>`` for an agent's handler).
         key: The rendered key (``"all"`` when the limit declares no key).
     """
     return await engine._on_loop(_query, automation, key)
@@ -30,7 +30,7 @@ def limiter_state(automation: str, key: str = "all") -> LimiterState | None:
 
 
 async def _query(automation: str, key: str) -> LimiterState | None:
-    if automation not in registry.names():
+    if flow_of(automation) is None and automation not in registry.names():
         raise UnknownAutomationError(automation, registry.names())
     binding = engine._ensure()
     handle = binding.client.get_workflow_handle(limiter_id(binding.task_queue, automation, key))

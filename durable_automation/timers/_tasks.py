@@ -153,11 +153,13 @@ def _register(definition: TaskDefinition) -> TaskDefinition:
 @overload
 def task(fn: F, /) -> F: ...
 @overload
-def task(name: str | None = None, /, *, retry: Retry | None = None) -> Callable[[F], F]: ...
+def task(name: str | None = None, /, *, retry: Retry | None = None,
+         **unsupported: Any) -> Callable[[F], F]: ...
 
 
 def task(
-    fn_or_name: Any = None, /, *, name: str | None = None, retry: Retry | None = None
+    fn_or_name: Any = None, /, *, name: str | None = None, retry: Retry | None = None,
+    **unsupported: Any,
 ) -> Any:
     """Register a function that timers, delays, debounces and schedules may run.
 
@@ -173,6 +175,8 @@ def task(
     def decorate(fn: F) -> F:
         if not callable(fn):
             raise DefinitionError(repr(fn), ["@task needs a function"])
+        if unsupported:
+            raise DefinitionError(_qualname(fn), [_unsupported(unsupported)])
         if retry is not None and not isinstance(retry, Retry):
             raise DefinitionError(_qualname(fn), [f"retry must be a Retry, got {retry!r}"])
         task_name = chosen or _qualname(fn)
@@ -186,6 +190,17 @@ def task(
         return decorate(fn_or_name)
     chosen = fn_or_name if isinstance(fn_or_name, str) else name
     return decorate
+
+
+def _unsupported(options: dict[str, Any]) -> str:
+    names = ", ".join(f"{name}=" for name in options)
+    flow = {"concurrency", "throttle", "rate_limit", "priority", "fairness_key",
+            "fairness_weight"}
+    if set(options) <= flow:
+        return (f"@task does not take {names}: flow control applies to runs of workflows, "
+                "event handlers and agent handlers; start a limited @workflow from the task "
+                "(docs/flow-control.md)")
+    return f"@task got unexpected argument(s) {names}"
 
 
 def resolve_task(target: str | Callable[..., Any] | TaskDefinition) -> TaskDefinition:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from pydantic import BaseModel
@@ -18,6 +19,7 @@ from durable_automation import (
     wait,
     workflow,
 )
+from durable_automation.agents import agent, handler
 from durable_automation.events import Event
 
 # Labels of runs as they begin their first step (in the order they got their slot).
@@ -138,3 +140,26 @@ class Quick:
     @step(start=True)
     def go(self, ctx: Context) -> object:
         return complete(n=ctx.n)
+
+
+# ── agent handlers ───────────────────────────────────────────────────────────────
+
+CALLS: list[tuple[int, float, float]] = []
+
+
+@agent("flow_front_desk", spawn_on="flow_desk_opened", match={"id": "{{ ctx.desk }}"})
+class FrontDesk:
+    """Each desk is an agent; only one desk at a time may phone the kitchen."""
+
+    class Context(BaseModel):
+        desk: int
+
+    @classmethod
+    def create_context(cls, event: Event) -> Context:
+        return cls.Context(desk=event.data["id"])
+
+    @handler("flow_desk_call", concurrency=Concurrency(limit=1))
+    def call_kitchen(self, ctx: Context) -> None:
+        began = time.monotonic()
+        time.sleep(0.3)
+        CALLS.append((ctx.desk, began, time.monotonic()))

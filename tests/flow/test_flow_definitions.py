@@ -84,3 +84,27 @@ def test_good_options_are_registered_and_keys_render():
             render_key("{{ ctx.missing }}", {}, None)
     finally:
         registry.unregister("flow_good")
+
+
+def test_task_refuses_flow_options_and_agent_handlers_check_theirs():
+    from durable_automation import task
+    from durable_automation.agents import agent, handler
+
+    with pytest.raises(DefinitionError, match="@task does not take concurrency="):
+        @task(concurrency=Concurrency(1))
+        def cleanup() -> None:  # pragma: no cover - never registered
+            pass
+
+    with pytest.raises(DefinitionError) as info:
+        @agent("flow_bad_agent", spawn_on="flow_bad_agent_opened")
+        class BadAgent:
+            class Context(BaseModel):
+                desk: int = 0
+
+            @handler("flow_bad_agent_called", throttle=Throttle(0, timedelta(seconds=1)),
+                     priority=9)
+            def answer(self, ctx) -> None:  # pragma: no cover - never registered
+                pass
+    text = str(info.value)
+    assert "BadAgent.answer: throttle: limit must be a positive int, got 0" in text
+    assert "BadAgent.answer: priority must be an int from 1 (first) to 5 (last)" in text
