@@ -100,7 +100,8 @@ class RunProgram:
 
     def validate_direct_signal(self, signal: str, payload: dict[str, Any] | None) -> None:
         """Reject a direct signal the run does not wait for, or whose payload does not fit."""
-        if self._phase != "waiting" or self._waiting_for != signal:
+        # (_wait_seq: a run waiting for a flow-control slot waits for no signal.)
+        if self._phase != "waiting" or self._waiting_for != signal or self._wait_seq is None:
             raise ApplicationError(
                 f"Run {workflow.info().workflow_id} is not waiting for {signal!r}"
                 + (f" (it waits for {self._waiting_for!r})" if self._waiting_for else ""),

@@ -13,6 +13,7 @@ from durable_automation import (
     Throttle,
     complete,
     engine,
+    event_workflow,
     on_event,
     sleep,
     step,
@@ -163,3 +164,24 @@ class FrontDesk:
         began = time.monotonic()
         time.sleep(0.3)
         CALLS.append((ctx.desk, began, time.monotonic()))
+
+
+@event_workflow("flow_checkin_due", offset=timedelta(hours=1),
+                concurrency=Concurrency(limit=1, key="{{ event.data.room }}"))
+class PrepareRoom:
+    """An hour after the event, prepare the room (30 min), one preparation per room."""
+
+    class Context(BaseModel):
+        guest: str
+
+    @classmethod
+    def create_context(cls, event: Event = None, **kwargs: object) -> PrepareRoom.Context:
+        return cls.Context(guest=event.data["guest"])
+
+    @step(start=True)
+    def prepare(self) -> object:
+        return sleep(timedelta(minutes=30), then=self.done)
+
+    @step
+    def done(self, ctx: Context) -> object:
+        return complete(guest=ctx.guest, at=engine.now().isoformat())

@@ -112,3 +112,14 @@ def test_the_watcher_of_a_carried_over_holder_returns_when_it_is_terminated(dev_
         return True
 
     assert _sync(watch_then_terminate())
+
+
+def test_a_run_waiting_for_its_slot_takes_no_signal(dev_worker):
+    holder = engine.start("flow_visit", guest="solo", label="s1")
+    waiting = engine.start("flow_visit", guest="solo", label="s2")
+    eventually(lambda: _waits_for(waiting, "slot"))
+    assert waiting.signal("slot") is False  # "slot" is no signal it waits for
+    holder.signal("done:s1")
+    eventually(lambda: _waits_for(waiting, "done:s2"))
+    assert waiting.signal("done:s2")
+    assert waiting.result(timeout=30) == {"label": "s2"}

@@ -52,3 +52,16 @@ def test_awaiting_a_run_that_waits_for_a_slot_moves_time_to_what_frees_it(time_m
     done = datetime.fromisoformat(second.result(timeout=30)["at"]) - t0
     assert timedelta(minutes=60) <= done < timedelta(minutes=61)
     assert first.status() == "completed"
+
+
+def test_runs_with_a_start_offset_ask_for_their_slot_when_their_time_comes(time_machine):
+    t0 = time_machine.now()
+    [first] = engine.emit("flow_checkin_due", data={"room": 7, "guest": "ann"}, id="c1")
+    [second] = engine.emit("flow_checkin_due", data={"room": 7, "guest": "bob"}, id="c2")
+    [other] = engine.emit("flow_checkin_due", data={"room": 8, "guest": "cy"}, id="c3")
+    ends = {run.result(timeout=90)["guest"]: datetime.fromisoformat(run.result()["at"]) - t0
+            for run in (second, first, other)}
+    minute = timedelta(minutes=1)
+    # Both of room 7 ask at the same instant (either may go first); room 8 waits for none.
+    assert sorted([ends["ann"] // minute, ends["bob"] // minute]) == [90, 120], ends
+    assert ends["cy"] // minute == 90, ends
