@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from ._definitions import Evaluation, EventDefinition
 from ._event_sql import Row, insert_rows
@@ -33,7 +34,8 @@ class Plan:
     def writes(self) -> int:
         return len(self.updates) + (1 if self.new_rows else 0)
 
-    def apply(self, using: str, now: datetime) -> list[int]:
+    def apply(self, connection: BaseDatabaseWrapper, now: datetime) -> list[int]:
+        using = connection.alias
         changed: list[int] = []
         for pk, deliver, values in self.updates:
             values["updated_at"] = now
@@ -46,7 +48,7 @@ class Plan:
                 changed.append(pk)
             Event.objects.using(using).filter(pk=pk).update(**values)
         if self.new_rows:
-            inserted = insert_rows(using, self.new_rows, now)
+            inserted = insert_rows(connection, self.new_rows, now)
             changed.extend(pk for name, pk in inserted.items()
                            if _by_name(self.new_rows, name)["needs_delivery"])
             self.conflicts = [r["name"] for r in self.new_rows if r["name"] not in inserted]

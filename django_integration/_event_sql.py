@@ -2,16 +2,21 @@
 
 Both run on every save that has events to maintain, so they bypass the ORM's query
 building: the SELECT and the INSERT statements are built once (per row count and
-database alias) and only their parameters are bound per save.
+database) and only their parameters are bound per save. On SQLite, where a query
+costs less than the Python around it, the SELECT goes to the driver's cursor
+directly unless someone is watching the queries (``DEBUG``, ``CaptureQueriesContext``,
+an ``execute_wrapper`` such as a tracing tool's): then it takes Django's cursor, so
+it is logged and wrapped like any other query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from django.db import connections
+from django.conf import settings
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from ._definitions import EventDefinition
 from .models import Event
@@ -31,25 +36,35 @@ class Row(NamedTuple):
     delivery_attempts: int
 
 
-_select_sql: dict[int, str] = {}
+_select_sql: dict[tuple[int, bool], str] = {}
 
 
-def latest_rows(using: str, label: str, pk: str,
+def _select(count: int, qmark: bool = False) -> str:
+    """The SELECT for ``count`` event names, with ``%s`` (Django) or ``?`` (sqlite3)."""
+    sql = _select_sql.get((count, qmark))
+    if sql is None:
+        sql = (f"SELECT id, name, status, at, delivery_attempts FROM {_TABLE} "
+               f"WHERE entity_type = %s AND entity_id = %s AND name IN "
+               f"({', '.join(['%s'] * count)})")
+        sql = _select_sql[(count, qmark)] = sql.replace("%s", "?") if qmark else sql
+    return sql
+
+
+def latest_rows(connection: BaseDatabaseWrapper, label: str, pk: str,
                 definitions: Sequence[EventDefinition]) -> list[Row]:
     """Event rows of one instance, by SQL: this runs on every save of an existing
     instance, and building the ORM query would cost more than the plain UPDATE it
     follows. The (entity_type, entity_id, name) index answers it."""
-    connection = connections[using]
-    names = [d.name for d in definitions]
-    sql = _select_sql.get(len(names))
-    if sql is None:
-        sql = _select_sql[len(names)] = (
-            f"SELECT id, name, status, at, delivery_attempts FROM {_TABLE} "
-            f"WHERE entity_type = %s AND entity_id = %s AND name IN "
-            f"({', '.join(['%s'] * len(names))})")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [label, pk, *names])
-        rows = cursor.fetchall()
+    params = [label, pk, *[d.name for d in definitions]]
+    raw = connection.connection
+    if connection.vendor == "sqlite" and raw is not None and not (
+            connection.force_debug_cursor or settings.DEBUG or connection.execute_wrappers):
+        with connection.wrap_database_errors:
+            rows = raw.execute(_select(len(definitions), qmark=True), params).fetchall()
+    else:  # logged and wrapped like any query (DEBUG, CaptureQueriesContext, tracing)
+        with connection.cursor() as cursor:
+            cursor.execute(_select(len(definitions)), params)
+            rows = cursor.fetchall()
     # Backends that store naive UTC (SQLite, MySQL) convert like the ORM would.
     convert = getattr(connection.ops, "convert_datetimefield_value", None)
     if convert is None or not rows:
@@ -59,8 +74,6 @@ def latest_rows(using: str, label: str, pk: str,
 
 
 _FIELDS = [f for f in Event._meta.concrete_fields if not f.primary_key]
-
-
 _VARIES = object()
 _STAMPS = frozenset({"created_at", "updated_at"})
 _DATETIME = Event._meta.get_field("created_at")
@@ -68,36 +81,49 @@ _DATETIME = Event._meta.get_field("created_at")
 _SET_BY_SAVE = frozenset({"name", "scheduled", "status", "at", "data", "error", "needs_delivery",
                           "entity_type", "entity_id", "content_type", "created_at",
                           "updated_at"})
-_templates: dict[str, tuple[list[tuple[Any, str, Any]], dict[int, str]]] = {}
+# Columns whose value the save path already gives in the driver's type (str, bool, int
+# or None): binding them needs no conversion.
+_AS_IS = frozenset({"CharField", "TextField", "BooleanField", "PositiveIntegerField",
+                    "IntegerField", "BigIntegerField", "ForeignKey"})
+
+# Per row column bound as a parameter: (key, constant or _VARIES, conversion or None).
+_Bound = tuple[str, Any, Callable[[Any], Any] | None]
+_templates: dict[str, tuple[list[_Bound], dict[int, str]]] = {}
+_row_sql: dict[str, str] = {}
 
 
-def _insert_template(using: str) -> tuple[list[tuple[Any, str, Any]], dict[int, str]]:
+def _insert_template(connection: BaseDatabaseWrapper) -> tuple[list[_Bound], dict[int, str]]:
     """Per database alias: the columns a save sets (each bound as a parameter), and the
     INSERT statements by row count, with every other column's default written into the
     SQL. Preparing and binding ~15 constant defaults on every save cost more than the
     INSERT itself."""
-    template = _templates.get(using)
+    template = _templates.get(connection.alias)
     if template is None:
-        connection = connections[using]
-        varying: list[tuple[Any, str, Any]] = []
+        bound: list[_Bound] = []
         values: list[str] = []
         for field in _FIELDS:
             key = "content_type" if field.name == "content_type" else field.name
             literal = None
+            default: Any = _VARIES
             if key not in _SET_BY_SAVE:
                 default = field.get_db_prep_save(field.get_default(), connection)
                 literal = _literal(default)
             if literal is None:  # set by the save, or a default with no plain literal
-                varying.append((field, key, _VARIES if key in _SET_BY_SAVE else default))
+                convert = None if field.get_internal_type() in _AS_IS else \
+                    _converter(field, connection)
+                bound.append((key, default, convert))
                 values.append("%s")
             else:
                 values.append(literal)
-        template = _templates[using] = (varying, {})
-        _row_sql[using] = "(" + ", ".join(values) + ")"
+        template = _templates[connection.alias] = (bound, {})
+        _row_sql[connection.alias] = "(" + ", ".join(values) + ")"
     return template
 
 
-_row_sql: dict[str, str] = {}
+def _converter(field: Any, connection: BaseDatabaseWrapper) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        return field.get_db_prep_save(value, connection)
+    return convert
 
 
 def _literal(value: Any) -> str | None:
@@ -113,15 +139,16 @@ def _literal(value: Any) -> str | None:
     return None
 
 
-def _insert_sql(using: str, count: int) -> str:
-    quote = connections[using].ops.quote_name
+def _insert_sql(connection: BaseDatabaseWrapper, count: int) -> str:
+    quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in _FIELDS)
-    rows = ", ".join([_row_sql[using]] * count)
+    rows = ", ".join([_row_sql[connection.alias]] * count)
     return (f"INSERT INTO {quote(_TABLE)} ({columns}) VALUES {rows} "
             f"ON CONFLICT DO NOTHING RETURNING {quote('name')}, {quote('id')}")
 
 
-def insert_rows(using: str, rows: list[dict[str, Any]], now: datetime) -> dict[str, int]:
+def insert_rows(connection: BaseDatabaseWrapper, rows: list[dict[str, Any]],
+                now: datetime) -> dict[str, int]:
     """INSERT new Event rows in one statement; return ``{name: id}`` of the rows inserted.
 
     A row that would be a second live row of its event for the instance (a concurrent
@@ -129,7 +156,7 @@ def insert_rows(using: str, rows: list[dict[str, Any]], now: datetime) -> dict[s
     By SQL rather than ``bulk_create``: on PostgreSQL, Django 5.2 inserts through
     UNNEST of per-column arrays, which costs more than the save() it follows.
     """
-    connection = connections[using]
+    using = connection.alias
     if not connection.features.can_return_rows_from_bulk_insert:
         created = Event.objects.using(using).bulk_create([
             Event(content_type_id=row.pop("content_type"), **row) for row in rows],
@@ -138,20 +165,22 @@ def insert_rows(using: str, rows: list[dict[str, Any]], now: datetime) -> dict[s
         return dict(Event.objects.using(using).filter(
             entity_type=rows[0]["entity_type"], entity_id=rows[0]["entity_id"], name__in=names,
             created_at__gte=now).values_list("name", "id"))
-    varying, sql_of = _insert_template(using)
+    bound, sql_of = _insert_template(connection)
     sql = sql_of.get(len(rows))
     if sql is None:
-        sql = sql_of[len(rows)] = _insert_sql(using, len(rows))
+        sql = sql_of[len(rows)] = _insert_sql(connection, len(rows))
     params: list[Any] = []
     stamp = _DATETIME.get_db_prep_save(now, connection)  # created_at and updated_at
     for row in rows:
-        for field, key, constant in varying:
+        for key, constant, convert in bound:
             if constant is not _VARIES:
                 params.append(constant)
             elif key in _STAMPS:
                 params.append(stamp)
+            elif convert is None:
+                params.append(row[key])
             else:
-                params.append(field.get_db_prep_save(row[key], connection))
+                params.append(convert(row[key]))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {name: pk for name, pk in cursor.fetchall()}

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from django_integration import _tracking
 from django_integration.models import Event, EventStatus
 from tests.django_integration.testapp.models import Reservation
 
@@ -126,3 +127,48 @@ def test_a_rolled_back_transaction_leaves_nothing_remembered(no_forwarding):
         reservation.save()  # still "confirmed" in memory: now it counts
     assert _statuses(reservation) == [("reservation_confirmed", EventStatus.PENDING),
                                       ("checkin_due", EventStatus.SCHEDULED)]
+
+
+def test_an_unwatched_save_reads_the_rows_too(no_forwarding):
+    """Unless queries are captured, SQLite's SELECT goes to the driver directly: it must
+    see what another writer did exactly as Django's cursor would."""
+    stale = Reservation.objects.create(checkin_at=_checkin(), status="confirmed")
+    other = Reservation.objects.get(pk=stale.pk)
+    other.status = "pending"
+    other.save()  # another writer cancels checkin_due
+    stale.save()  # confirmed again: schedules a new occurrence
+    stale.checkin_at += timedelta(hours=1)
+    stale.save()  # moves it (the row read back has an aware datetime to compare)
+    rows = list(Event.objects.filter(entity_id=str(stale.pk), name="checkin_due").order_by("id"))
+    assert [r.status for r in rows] == [EventStatus.CANCELLED, EventStatus.SCHEDULED]
+    assert rows[1].at == stale.checkin_at
+    stale.save()  # nothing changed: nothing written
+    assert Event.objects.get(pk=rows[1].pk).version == rows[1].version
+
+
+def test_one_on_commit_per_transaction_hands_over_every_row(no_forwarding, monkeypatch):
+    submitted: list[int] = []
+    monkeypatch.setattr(_tracking, "_submit", submitted.extend)
+    with transaction.atomic():
+        first = Reservation.objects.create(checkin_at=_checkin(), status="confirmed")
+        second = Reservation.objects.create(checkin_at=_checkin(), status="confirmed")
+        first.status = "pending"
+        first.save()  # cancels first's checkin_due: its row again
+        assert len([h for h in connection.run_on_commit
+                    if getattr(h[1], "func", None) == submitted.extend]) == 1
+        assert submitted == []  # nothing before the commit
+    rows = Event.objects.filter(entity_id__in=[str(first.pk), str(second.pk)])
+    assert sorted(set(submitted)) == sorted(r.pk for r in rows)
+
+
+def test_rows_written_after_a_rolled_back_savepoint_are_handed_over(no_forwarding, monkeypatch):
+    submitted: list[int] = []
+    monkeypatch.setattr(_tracking, "_submit", submitted.extend)
+    with transaction.atomic():
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            Reservation.objects.create(checkin_at=_checkin(), status="confirmed")
+            raise ZeroDivisionError  # its rows, and the on_commit registered with them, go
+        kept = Reservation.objects.create(checkin_at=_checkin(), status="confirmed")
+    rows = Event.objects.filter(entity_id=str(kept.pk))
+    assert len(rows) == 2
+    assert sorted(submitted) == sorted(r.pk for r in rows)
