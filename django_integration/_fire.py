@@ -1,7 +1,9 @@
 """The activity a scheduled event's timer runs when it is due: re-check, then occur or cancel.
 
 Registered on every worker of a Django project (from ``AppConfig.ready``) as
-``durable_automation.fire_scheduled_event``. It reads the Event row and the entity
+``durable_automation.fire_scheduled_event``, together with the timer workflow that
+runs it (``_timer``): both are the app's own, and this activity calls the core's
+engine, so the path goes one way. It reads the Event row and the entity
 (on a thread: Django forbids the ORM on an event loop), re-evaluates the condition,
 and then makes the event occur (``engine.ahandle_event_occurred``), cancels it
 (``@on_event_cancelled`` runs), or records why it failed. The transition is claimed
@@ -23,10 +25,11 @@ from django.utils import timezone
 from temporalio import activity
 
 from durable_automation.exceptions import EntityNotFoundError, EventDeliveryError
-from durable_automation.integration import FIRE_ACTIVITY, FireRequest, FireResult, engine
+from durable_automation.integration import engine
 
 from ._classify import is_transient
 from ._resolver import resolve_entity, run_db
+from ._timer import FIRE_ACTIVITY, FireRequest, FireResult
 from ._tracking import event_definitions
 from .models import Event, EventStatus
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 from durable_automation.integration import get_settings
 
 from ._delivery import Delivery, Outcome
+from ._entities import with_entities
 from .models import Event, EventStatus
 
 __all__ = ["LEASE", "backoff", "claim", "record", "record_many", "release"]
@@ -70,7 +71,9 @@ def claim(ids: Sequence[int] | None = None, *, limit: int = 100,
     Event.objects.filter(id__in=pks, needs_delivery=True).filter(free & due).update(
         lease_until=now + LEASE, lease_token=token)
     rows = Event.objects.filter(lease_token=token, id__in=pks).order_by("id")
-    return [Delivery.from_row(row) for row in rows]
+    deliveries = [Delivery.from_row(row) for row in rows]
+    with_entities(deliveries)  # here, so that the core need not call back for them
+    return deliveries
 
 
 def release(delivery: Delivery, error: str = "") -> None:

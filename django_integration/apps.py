@@ -25,7 +25,6 @@ class DurableAutomationConfig(AppConfig):
 
     def ready(self) -> None:
         from durable_automation.integration import (
-            ScheduledEventWorkflow,
             WorkerComponent,
             add_call_wrapper,
             add_worker_component,
@@ -36,6 +35,7 @@ class DurableAutomationConfig(AppConfig):
         from . import checks  # noqa: F401 - registers the system checks
         from ._fire import fire_scheduled_event
         from ._resolver import db_connections, resolve_entity
+        from ._timer import ScheduledEventWorkflow
         from ._tracking import connect_models
 
         # Settings are read lazily; forget any cached before Django was configured.

@@ -11,8 +11,14 @@ reaches into the SDK's private layers:
 - the registry (which automations listen to which events): :data:`registry`;
 - the extension hooks: :func:`add_call_wrapper`, :func:`set_entity_resolver`,
   :class:`WorkerComponent`, :func:`add_worker_component`;
-- durable timers for scheduled events (a workflow per event that fires at its
-  time): :class:`ScheduledEventWorkflow` and its client calls.
+- the client calls for scheduled events' durable timers (a workflow per event,
+  which the integration itself provides and registers): :func:`astart_timer`,
+  :func:`amove_timer`, :func:`acancel_timer`, and what that workflow needs of the
+  core (:data:`SCHEDULED_EVENT_WORKFLOW`, :data:`MOVE_SIGNAL`, :class:`StartInput`).
+
+Calls go one way: the integration calls the core. The core reaches back only through
+the hooks the integration installs for user code (the call wrappers around it, and
+the entity resolver behind ``event.entity``).
 """
 
 from __future__ import annotations
@@ -20,11 +26,8 @@ from __future__ import annotations
 from ._client.connect import connect
 from ._client.engine import Engine, engine
 from ._client.scheduled_event import (
-    FIRE_ACTIVITY,
+    MOVE_SIGNAL,
     SCHEDULED_EVENT_WORKFLOW,
-    FireRequest,
-    FireResult,
-    ScheduledEventWorkflow,
     acancel_timer,
     amove_timer,
     astart_timer,
@@ -38,18 +41,16 @@ from ._core.hooks import (
 )
 from ._core.registry import registry
 from ._core.settings import Settings, configure, get_settings, reset_settings
-from ._core.wire import EventWire
+from ._core.wire import EventWire, StartInput
 
 __all__ = [
-    "FIRE_ACTIVITY",
+    "MOVE_SIGNAL",
     "SCHEDULED_EVENT_WORKFLOW",
     "Engine",
     "Event",
     "EventWire",
-    "FireRequest",
-    "FireResult",
-    "ScheduledEventWorkflow",
     "Settings",
+    "StartInput",
     "WorkerComponent",
     "acancel_timer",
     "add_call_wrapper",

@@ -26,6 +26,7 @@ def test_commit_starts_handler_that_uses_the_orm(dev_worker, outbox):
     booking = Booking.objects.create(ref="B-1", paid=True)
     # The handler loads the entity and writes an Effect row from a worker thread.
     eventually(lambda: _effects("tb_booking_paid_handler") == ["B-1"], timeout=20)
+    assert flush()  # the handler can run before the dispatcher records the delivery
     event = Event.objects.get(name="tb_booking_paid", entity_id=str(booking.pk))
     assert event.status == EventStatus.OCCURRED and event.data == {"ref": "B-1"}
 
