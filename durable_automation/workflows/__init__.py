@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from .._client.engine import Engine, engine
 from .._client.run import Run, RunStatus
+from .._core.cancel_on import CancelOn
 from .._core.commands import Command, complete, fail, goto, sleep, wait, wait_for_event
 from .._core.context import StepInfo, get_context, step_info
-from .._core.cancel_on import CancelOn
 from .._core.retry import Retry
 from . import _install  # noqa: F401 - plugs step workflows into the core
 from ._definitions import WorkflowDefinition, event_workflow, step, workflow

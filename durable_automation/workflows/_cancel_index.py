@@ -3,12 +3,13 @@
 Id ``cancel-on:<automation>:<position>:<event>:<key>`` (see
 :func:`~durable_automation._core.cancel_on.cancel_index_id`). It holds the runs in
 flight under that key (run id -> when the run started) and the cancelling events it
-saw lately (event id -> when it occurred). Both updates run one at a time inside the
-workflow, so a run that registers and an event that is routed at the same moment
+saw lately (event id -> when it occurred). Its handlers run one at a time inside
+the workflow, so a run that registers and an event that is routed at the same moment
 are ordered, and the decision is by time, not by who came first:
 
-* ``occurred`` records the event and returns the runs that started at or before the
-  event's time: those are cancelled;
+* ``occurred`` (a signal: the engine's routing is one signal-with-start, whatever the
+  worker is doing) records the event, and the index cancels the runs that started at or
+  before the event's time, with the reason ``cancel_on:<position>:<event id>``;
 * ``register`` records a run, unless an event it remembers occurred at or after the
   run's start: then it returns that event, and the run cancels itself (it started
   before the event but registered after the event was routed).
@@ -21,6 +22,7 @@ the next update starts it again. It continues-as-new when its history grows.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,18 +56,22 @@ class CancelIndex:
     def __init__(self) -> None:
         self._runs: dict[str, str] = {}
         self._events: dict[str, str] = {}
+        # run id -> cancellation reason, for runs an event matched and not yet cancelled
+        self._to_cancel: dict[str, str] = {}
         self._changed = False
 
     @workflow.run
     async def run(self, state: Any = None) -> None:
         state = state if isinstance(state, dict) else {}
-        for name, target in (("runs", self._runs), ("events", self._events)):
+        for name, target in (("runs", self._runs), ("events", self._events),
+                             ("to_cancel", self._to_cancel)):
             found = state.get(name)
             if isinstance(found, dict):
                 target.update({str(k): str(v) for k, v in found.items()})
         suggested = workflow.info().is_continue_as_new_suggested
         while True:
             self._changed = False
+            await self._cancel_matched()
             self._forget_old_events()
             timeout: timedelta | None = None
             if self._events:
@@ -82,9 +88,23 @@ class CancelIndex:
                 self._forget_old_events()
                 if not self._changed and not self._runs and not self._events:
                     return
-            if suggested():
+            if suggested() and not self._to_cancel:
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new({"runs": self._runs, "events": self._events})
+                workflow.continue_as_new({"runs": self._runs, "events": self._events,
+                                          "to_cancel": self._to_cancel})
+
+    async def _cancel_matched(self) -> None:
+        """Cancel the runs events matched (a run that is gone is forgotten)."""
+        while self._to_cancel:
+            batch, self._to_cancel = self._to_cancel, {}
+
+            async def cancel(run_id: str, reason: str) -> None:
+                try:
+                    await workflow.get_external_workflow_handle(run_id).cancel(reason=reason)
+                except Exception:  # noqa: BLE001 - it ended (or was terminated): forget it
+                    self._runs.pop(run_id, None)
+
+            await asyncio.gather(*(cancel(run, why) for run, why in batch.items()))
 
     def _forget_old_events(self) -> None:
         now = workflow.now()
@@ -96,21 +116,21 @@ class CancelIndex:
     # Arguments arrive as plain JSON and are checked here: a payload that fails to
     # decode must never fail a workflow task (it would retry forever).
 
-    @workflow.update
-    def occurred(self, request: Any) -> list[str]:
-        """Record an event (``{"id", "at"}``); return the runs started at or before it."""
-        at = _time(request.get("at"))
-        assert at is not None  # the validator checked it
-        self._events.setdefault(str(request.get("id")), at.isoformat())
+    @workflow.signal
+    def occurred(self, request: Any) -> None:
+        """An event occurred (``{"id", "at", "position"}``): cancel the runs that started at
+        or before it."""
+        at = _time(request.get("at")) if isinstance(request, dict) else None
+        event_id = str(request.get("id") or "") if isinstance(request, dict) else ""
+        if at is None or not event_id or event_id in self._events:
+            return  # malformed, or a repeated delivery (already acted on)
+        self._events[event_id] = at.isoformat()
+        reason = f"cancel_on:{request.get('position', 0)}:{event_id}"
+        for run, started in self._runs.items():
+            when = _time(started)
+            if when is not None and when <= at:
+                self._to_cancel.setdefault(run, reason)
         self._changed = True
-        return [run for run, started in self._runs.items()
-                if (when := _time(started)) is not None and when <= at]
-
-    @occurred.validator
-    def _validate_occurred(self, request: Any) -> None:
-        if (not isinstance(request, dict) or not request.get("id")
-                or _time(request.get("at")) is None):
-            raise ValueError("occurred needs {'id': ..., 'at': <ISO time>}")
 
     @workflow.update
     def register(self, request: Any) -> dict[str, Any]:
@@ -140,5 +160,6 @@ class CancelIndex:
 
     @workflow.query
     def entries(self) -> dict[str, dict[str, str]]:
-        """The runs and remembered events."""
-        return {"runs": dict(self._runs), "events": dict(self._events)}
+        """The runs, remembered events and runs being cancelled."""
+        return {"runs": dict(self._runs), "events": dict(self._events),
+                "to_cancel": dict(self._to_cancel)}

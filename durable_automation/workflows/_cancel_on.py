@@ -15,6 +15,8 @@ is skipped for automations without ``cancel_on`` (their histories are unchanged)
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Coroutine, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["check_cancel_on", "run_guarded"]
 
 _PATCH = "da-cancel-on"
+_REASON = re.compile(r"\bcancel_on:(\d+):")
 
 
 # ── decoration time ──────────────────────────────────────────────────────────────
@@ -87,12 +90,14 @@ async def run_guarded(program: RunProgram, definition: WorkflowDefinition, start
     indexes = _indexes(definition, dict(start.context))
     try:
         if indexes and workflow.info().continued_run_id is None:
+            program._phase = "running"  # busy, as far as Run.status() and settle() go
             program.publish("Registering cancel_on")
             await workflow.execute_activity(
                 REGISTER_ACTIVITY,
                 {"run_id": workflow.info().workflow_id, "indexes": indexes,
                  "started_at": started_at_iso(workflow.info().start_time)},
-                start_to_close_timeout=timedelta(seconds=30),
+                # Its update waits for the index's workflow task: allow for a backlog.
+                start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
                 # It may cancel this very run; abandoning it then (no cancel command for
                 # an activity that is completing) keeps the cancellation simple.
@@ -100,9 +105,9 @@ async def run_guarded(program: RunProgram, definition: WorkflowDefinition, start
                 summary="register cancel_on",
             )
         result = await guarded
-    except BaseException as err:
-        if isinstance(err, workflow.ContinueAsNewError):
-            raise  # the next run of this id carries on, registered as it is
+    # Not BaseException: continue-as-new (the next run carries on, registered as it is)
+    # and a worker evicting the run from its cache must pass through untouched.
+    except (Exception, asyncio.CancelledError) as err:
         guarded.close()  # never awaited when the registration was cancelled: drop both
         body.close()
         if workflow.cancellation_reason() is not None and _cancelled(err):
@@ -123,12 +128,11 @@ def _cancelled(err: BaseException) -> bool:
 
 
 def _cause(definition: WorkflowDefinition) -> CancelOn | None:
-    reason = workflow.cancellation_reason() or ""
-    kind, _, rest = reason.partition(":")
-    position = rest.partition(":")[0]
-    if kind != "cancel_on" or not position.isdigit():
+    # The server may wrap the reason ("Cancel requested by workflow ... with reason: ...").
+    found = _REASON.search(workflow.cancellation_reason() or "")
+    if found is None:
         return None  # Run.cancel() or a cancel from the UI: no on_cancel step
-    index = int(position)
+    index = int(found.group(1))
     return definition.cancel_on[index] if index < len(definition.cancel_on) else None
 
 

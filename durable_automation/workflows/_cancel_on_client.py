@@ -2,9 +2,9 @@
 
 * :func:`on_event_occurred` is the engine's ``occurred`` event hook. For every
   ``CancelOn`` listening to the event it computes the key from the event's entity
-  (or its data), tells that key's index the event occurred, and cancels the runs the
-  index returns. One index per event and CancelOn, whatever the number of runs in
-  flight: routing costs the same with a hundred or ten thousand of them.
+  (or its data) and signals-with-start that key's index, which cancels its matching
+  runs. One signal per event and CancelOn, whatever the number of runs in flight:
+  routing costs the same with a hundred or ten thousand of them.
 * :func:`register_cancel_on` is the activity a run executes as it starts: it puts the
   run into the index of each of its keys, and cancels the run itself when an index
   remembers a matching event that occurred after the run started.
@@ -69,23 +69,6 @@ async def index_update(client: Client, task_queue: str, index: str, update: str,
     raise RuntimeError(f"Could not update {index}: {last}")
 
 
-async def _cancel(client: Client, index: str, run_id: str, reason: str) -> bool:
-    """Cancel a run; a run that is gone is taken off the index instead (False)."""
-    try:
-        await client.get_workflow_handle(run_id).cancel(reason=reason)
-        return True
-    except RPCError as err:
-        if err.status not in _GONE:
-            raise
-    # A run terminated (no code ran to take it off) or that just ended.
-    try:
-        await client.get_workflow_handle(index).signal("remove", run_id)
-    except RPCError as err:
-        if err.status not in _GONE:
-            raise
-    return False
-
-
 # ── routing (client side) ────────────────────────────────────────────────────────
 
 
@@ -111,13 +94,12 @@ def _keys(wire: EventWire, event: Any, targets: list[tuple[str, int, Any]]
 
 async def on_event_occurred(eng: Engine, wire: EventWire, event: Any,
                             _claimed_by: str | None) -> list[Run]:
-    """The ``occurred`` hook: cancel the matching runs in flight (claims do not matter)."""
+    """The ``occurred`` hook: tell each matching key's index, which cancels its runs in
+    flight (claims do not matter). Returns no runs: the cancelling happens in the index."""
     targets = [(d.name, i, spec) for d in registry.workflows.values()
                for i, spec in enumerate(d.cancel_on) if spec.event == wire.name]
     if not targets:
         return []
-    from .._client.run import Run
-
     keys = await asyncio.to_thread(call_wrapped, functools.partial(_keys, wire, event, targets),
                                    ())
     if not keys:
@@ -127,18 +109,18 @@ async def on_event_occurred(eng: Engine, wire: EventWire, event: Any,
         at = at.replace(tzinfo=UTC)
     client = await eng._aclient()
     task_queue = eng._ensure().task_queue
-    request = {"id": wire.id, "at": at.isoformat()}
 
-    async def route(automation: str, position: int, index: str) -> list[Run]:
-        found = await eng._on_loop(index_update, client, task_queue, index, "occurred", request)
-        reason = cancel_reason(position, wire.id)
-        cancelled = await asyncio.gather(*(
-            eng._on_loop(_cancel, client, index, str(run_id), reason) for run_id in found or []))
-        return [Run(eng, str(run_id), automation)
-                for run_id, ok in zip(found or [], cancelled, strict=True) if ok]
+    async def route(position: int, index: str) -> None:
+        # One signal-with-start, durable once it returns: the index cancels the runs.
+        await client.start_workflow(
+            CANCEL_INDEX_WORKFLOW, {}, id=index, task_queue=task_queue,
+            start_signal="occurred",
+            start_signal_args=[{"id": wire.id, "at": at.isoformat(), "position": position}],
+            static_summary="Runs to cancel on an event",
+        )
 
-    results = await asyncio.gather(*(route(a, p, i) for a, p, i in keys))
-    return [run for runs in results for run in runs]
+    await asyncio.gather(*(eng._on_loop(route, p, i) for _, p, i in keys))
+    return []  # the runs are cancelled by their index, moments later
 
 
 # ── registration (activity) ──────────────────────────────────────────────────────

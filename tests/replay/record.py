@@ -221,6 +221,8 @@ def cancel_on(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     """A run cancelled by an event (cancel_on, its on_cancel step), its index, and a run
     that failed (its on_failure hook)."""
     run = engine.start("replay_cancellable", item=1)
+    while run.state().phase != "sleeping":  # the test server cannot cancel mid-step
+        time.sleep(0.1)
     tm.settle()
     engine.emit("replay_cancelled", data={"id": 1})  # its index cancels the run
     for _ in range(200):
