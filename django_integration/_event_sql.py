@@ -3,8 +3,8 @@
 Both run on every save that has events to maintain, so they bypass the ORM's query
 building: the SELECT and the INSERT statements are built once (per row count and
 database) and only their parameters are bound per save. On SQLite, where a query
-costs less than the Python around it, the SELECT goes to the driver's cursor
-directly unless someone is watching the queries (``DEBUG``, ``CaptureQueriesContext``,
+costs less than the Python around it, both go to the driver's cursor directly
+unless someone is watching the queries (``DEBUG``, ``CaptureQueriesContext``,
 an ``execute_wrapper`` such as a tracing tool's): then it takes Django's cursor, so
 it is logged and wrapped like any other query.
 """
@@ -50,17 +50,26 @@ def _select(count: int, qmark: bool = False) -> str:
     return sql
 
 
+def _direct(connection: BaseDatabaseWrapper) -> bool:
+    """Whether to skip Django's cursor: SQLite, connected, and nobody watching queries."""
+    return connection.vendor == "sqlite" and connection.connection is not None and not (
+        connection.force_debug_cursor or settings.DEBUG or connection.execute_wrappers)
+
+
+def _fetch_direct(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[Any]:
+    with connection.wrap_database_errors:
+        rows: list[Any] = connection.connection.execute(sql, params).fetchall()
+    return rows
+
+
 def latest_rows(connection: BaseDatabaseWrapper, label: str, pk: str,
                 definitions: Sequence[EventDefinition]) -> list[Row]:
     """Event rows of one instance, by SQL: this runs on every save of an existing
     instance, and building the ORM query would cost more than the plain UPDATE it
     follows. The (entity_type, entity_id, name) index answers it."""
     params = [label, pk, *[d.name for d in definitions]]
-    raw = connection.connection
-    if connection.vendor == "sqlite" and raw is not None and not (
-            connection.force_debug_cursor or settings.DEBUG or connection.execute_wrappers):
-        with connection.wrap_database_errors:
-            rows = raw.execute(_select(len(definitions), qmark=True), params).fetchall()
+    if _direct(connection):
+        rows = _fetch_direct(connection, _select(len(definitions), qmark=True), params)
     else:  # logged and wrapped like any query (DEBUG, CaptureQueriesContext, tracing)
         with connection.cursor() as cursor:
             cursor.execute(_select(len(definitions)), params)
@@ -88,11 +97,12 @@ _AS_IS = frozenset({"CharField", "TextField", "BooleanField", "PositiveIntegerFi
 
 # Per row column bound as a parameter: (key, constant or _VARIES, conversion or None).
 _Bound = tuple[str, Any, Callable[[Any], Any] | None]
-_templates: dict[str, tuple[list[_Bound], dict[int, str]]] = {}
+_templates: dict[str, tuple[list[_Bound], dict[tuple[int, bool], str]]] = {}
 _row_sql: dict[str, str] = {}
 
 
-def _insert_template(connection: BaseDatabaseWrapper) -> tuple[list[_Bound], dict[int, str]]:
+def _insert_template(
+        connection: BaseDatabaseWrapper) -> tuple[list[_Bound], dict[tuple[int, bool], str]]:
     """Per database alias: the columns a save sets (each bound as a parameter), and the
     INSERT statements by row count, with every other column's default written into the
     SQL. Preparing and binding ~15 constant defaults on every save cost more than the
@@ -165,10 +175,12 @@ def insert_rows(connection: BaseDatabaseWrapper, rows: list[dict[str, Any]],
         return dict(Event.objects.using(using).filter(
             entity_type=rows[0]["entity_type"], entity_id=rows[0]["entity_id"], name__in=names,
             created_at__gte=now).values_list("name", "id"))
+    direct = _direct(connection)
     bound, sql_of = _insert_template(connection)
-    sql = sql_of.get(len(rows))
+    sql = sql_of.get((len(rows), direct))
     if sql is None:
-        sql = sql_of[len(rows)] = _insert_sql(connection, len(rows))
+        sql = _insert_sql(connection, len(rows))
+        sql = sql_of[(len(rows), direct)] = sql.replace("%s", "?") if direct else sql
     params: list[Any] = []
     stamp = _DATETIME.get_db_prep_save(now, connection)  # created_at and updated_at
     for row in rows:
@@ -181,6 +193,8 @@ def insert_rows(connection: BaseDatabaseWrapper, rows: list[dict[str, Any]],
                 params.append(row[key])
             else:
                 params.append(convert(row[key]))
+    if direct:
+        return {name: pk for name, pk in _fetch_direct(connection, sql, params)}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {name: pk for name, pk in cursor.fetchall()}
