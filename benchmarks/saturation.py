@@ -1,0 +1,69 @@
+"""1,000 concurrent (step, 2 s sleep, step) runs: durable-automation against hand-written
+temporalio, one worker each, same activity concurrency, on one dev server.
+
+    python benchmarks/saturation.py [--runs 1000] [--rounds 3]
+
+Each round starts every run at once and times until the last one completes, ours
+then raw (alternating, so drift hits both). Prints the median of the rounds and the
+ratio ours/raw next to its aim (at most 1.1x); exits 1 when the aim is missed.
+The machine's absolute speed does not matter, the ratio within one run does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+
+from bench_harness import Bench, bench, finish, median, verdict
+from raw_baselines import RawStepSleepStep
+
+from durable_automation import engine
+
+AIM = 1.1
+
+
+async def ours(b: Bench, runs: int) -> float:
+    began = time.perf_counter()
+    started = await asyncio.gather(*(engine.astart("bench_step_sleep_step", n=i)
+                                     for i in range(runs)))
+    results = await asyncio.gather(*(run.aresult(timeout=900) for run in started))
+    elapsed = time.perf_counter() - began
+    assert sorted(r["n"] for r in results) == [i + 2 for i in range(runs)]
+    return elapsed
+
+
+async def raw(b: Bench, runs: int) -> float:
+    began = time.perf_counter()
+    handles = await asyncio.gather(*(
+        b.client.start_workflow(RawStepSleepStep.run, i, id=f"raw-{uuid.uuid4().hex}",
+                                task_queue=b.raw_queue)
+        for i in range(runs)))
+    results = await asyncio.gather(*(h.result() for h in handles))
+    elapsed = time.perf_counter() - began
+    assert sorted(results) == [i + 2 for i in range(runs)]
+    return elapsed
+
+
+async def main(runs: int, rounds: int) -> bool:
+    async with bench() as b:
+        await ours(b, 20)  # warm up both sides
+        await raw(b, 20)
+        ours_s, raw_s = [], []
+        for n in range(rounds):
+            ours_s.append(await ours(b, runs))
+            raw_s.append(await raw(b, runs))
+            print(f"  round {n + 1}: ours {ours_s[-1]:6.2f} s, raw {raw_s[-1]:6.2f} s")
+    o, r = median(ours_s), median(raw_s)
+    print(f"{runs} concurrent (step, 2 s sleep, step) runs, median of {rounds} rounds: "
+          f"ours {o:.2f} s, raw {r:.2f} s")
+    return verdict(f"saturation: {runs} concurrent runs, ours/raw", o / r, AIM)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    finish(asyncio.run(main(args.runs, args.rounds)))
