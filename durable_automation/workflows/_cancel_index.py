@@ -10,9 +10,9 @@ are ordered, and the decision is by time, not by who came first:
 * ``occurred`` (a signal: the engine's routing is one signal-with-start, whatever the
   worker is doing) records the event, and the index cancels the runs that started at or
   before the event's time, with the reason ``cancel_on:<position>:<event id>``;
-* ``register`` records a run, unless an event it remembers occurred at or after the
-  run's start: then it returns that event, and the run cancels itself (it started
-  before the event but registered after the event was routed).
+* ``register`` (a signal too) records a run, unless an event it remembers occurred at
+  or after the run's start: then the index cancels that run right away (it started
+  before the event, but registered after the event was routed).
 
 Events are remembered for :data:`REMEMBER` (a registration later than that after its
 run started, say with no worker up for an hour, can miss an event in between). With
@@ -132,25 +132,25 @@ class CancelIndex:
                 self._to_cancel.setdefault(run, reason)
         self._changed = True
 
-    @workflow.update
-    def register(self, request: Any) -> dict[str, Any]:
-        """Record a run (``{"run_id", "started_at"}``), unless a remembered event occurred at
-        or after its start: then return ``{"event_id": ...}`` and record nothing."""
+    @workflow.signal
+    def register(self, request: Any) -> None:
+        """Record a run (``{"run_id", "started_at", "position"}``), or cancel it at once when
+        a remembered event occurred at or after its start."""
+        if not isinstance(request, dict):
+            return
         started = _time(request.get("started_at"))
-        assert started is not None  # the validator checked it
+        run_id = str(request.get("run_id") or "")
+        if started is None or not run_id:
+            return  # malformed: nothing to record
         for event_id, at in self._events.items():
             when = _time(at)
             if when is not None and when >= started:
-                return {"event_id": event_id}
-        self._runs[str(request.get("run_id"))] = started.isoformat()
+                reason = f"cancel_on:{request.get('position', 0)}:{event_id}"
+                self._to_cancel.setdefault(run_id, reason)
+                self._changed = True
+                return
+        self._runs[run_id] = started.isoformat()
         self._changed = True
-        return {}
-
-    @register.validator
-    def _validate_register(self, request: Any) -> None:
-        if (not isinstance(request, dict) or not request.get("run_id")
-                or _time(request.get("started_at")) is None):
-            raise ValueError("register needs {'run_id': ..., 'started_at': <ISO time>}")
 
     @workflow.signal
     def remove(self, run_id: Any) -> None:

@@ -1,8 +1,8 @@
 """``cancel_on=[CancelOn(...)]`` on workflows: decoration checks and the workflow side.
 
 A run of an automation with ``cancel_on``, as it starts (before any offset wait or
-step), executes the ``durable_automation.cancel_on_register`` activity: it joins the
-index of each of its keys (see ``_cancel_index.py``; keys come from the Context it
+step), executes the ``durable_automation.cancel_on_register`` local activity: it joins
+the index of each of its keys (see ``_cancel_index.py``; keys come from the Context it
 starts with). When a matching event occurs, the engine cancels it through Temporal
 with the reason ``cancel_on:<position>:<event id>``. The run then executes that
 CancelOn's ``on_cancel`` step, if any (its command is ignored), leaves its indexes,
@@ -92,15 +92,13 @@ async def run_guarded(program: RunProgram, definition: WorkflowDefinition, start
         if indexes and workflow.info().continued_run_id is None:
             program._phase = "running"  # busy, as far as Run.status() and settle() go
             program.publish("Registering cancel_on")
-            await workflow.execute_activity(
+            await workflow.execute_local_activity(
                 REGISTER_ACTIVITY,
                 {"run_id": workflow.info().workflow_id, "indexes": indexes,
                  "started_at": started_at_iso(workflow.info().start_time)},
-                # Its update waits for the index's workflow task: allow for a backlog.
-                start_to_close_timeout=timedelta(minutes=2),
+                start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-                # It may cancel this very run; abandoning it then (no cancel command for
-                # an activity that is completing) keeps the cancellation simple.
+                # The index may cancel this very run as it registers: abandon then.
                 cancellation_type=workflow.ActivityCancellationType.ABANDON,
                 summary="register cancel_on",
             )

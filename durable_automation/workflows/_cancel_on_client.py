@@ -5,9 +5,8 @@
   (or its data) and signals-with-start that key's index, which cancels its matching
   runs. One signal per event and CancelOn, whatever the number of runs in flight:
   routing costs the same with a hundred or ten thousand of them.
-* :func:`register_cancel_on` is the activity a run executes as it starts: it puts the
-  run into the index of each of its keys, and cancels the run itself when an index
-  remembers a matching event that occurred after the run started.
+* :func:`register_cancel_on` is the (local) activity a run executes as it starts: it
+  signals-with-start the index of each of its keys with the run and its start time.
 
 A cancellation carries the reason ``cancel_on:<position>:<event id>``, so the run
 knows which ``CancelOn`` (and ``on_cancel`` step) it was.
@@ -21,9 +20,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError, RPCStatusCode
 
 from .._core.cancel_on import CANCEL_INDEX_WORKFLOW, cancel_index_id
 from .._core.events import Event
@@ -35,38 +31,9 @@ if TYPE_CHECKING:
     from .._client.engine import Engine
     from .._client.run import Run
 
-__all__ = ["REGISTER_ACTIVITY", "cancel_reason", "on_event_occurred", "register_cancel_on"]
+__all__ = ["REGISTER_ACTIVITY", "on_event_occurred", "register_cancel_on", "started_at_iso"]
 
 REGISTER_ACTIVITY = "durable_automation.cancel_on_register"
-# NOT_FOUND: no such index. FAILED_PRECONDITION: it completed between our start and
-# our update (an idle index ending); start it again.
-_GONE = (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION)
-
-
-def cancel_reason(position: int, event_id: str) -> str:
-    """The cancellation reason a run receives from its ``position``-th CancelOn."""
-    return f"cancel_on:{position}:{event_id}"
-
-
-async def index_update(client: Client, task_queue: str, index: str, update: str,
-                       request: dict[str, Any]) -> Any:
-    """Start the index if needed and run ``update`` on it; durable once it returns."""
-    last: Exception | None = None
-    for _ in range(5):
-        await client.start_workflow(
-            CANCEL_INDEX_WORKFLOW, {}, id=index, task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary="Runs to cancel on an event",
-        )
-        try:
-            return await client.get_workflow_handle(index).execute_update(update, request)
-        except RPCError as err:
-            if err.status not in _GONE:
-                raise
-            last = err
-        except WorkflowUpdateFailedError as err:
-            last = err  # the index ended under us; the next start begins a fresh one
-    raise RuntimeError(f"Could not update {index}: {last}")
 
 
 # ── routing (client side) ────────────────────────────────────────────────────────
@@ -127,24 +94,21 @@ async def on_event_occurred(eng: Engine, wire: EventWire, event: Any,
 
 
 @activity.defn(name=REGISTER_ACTIVITY)
-async def register_cancel_on(request: dict[str, Any]) -> dict[str, Any]:
+async def register_cancel_on(request: dict[str, Any]) -> None:
     """Register a starting run in its indexes (``{"run_id", "started_at", "indexes":
-    [{"id", "position"}]}``); cancel it when an index already saw its event.
-
-    Returns:
-        ``{"event_id", "position"}`` of the event that cancelled the run, else ``{}``.
-    """
+    [{"id", "position"}]}``): one signal-with-start each, durable once it returns. An
+    index that already saw a matching event that occurred after the run started cancels
+    the run itself."""
     client = activity.client()
     task_queue = activity.info().task_queue
-    run_id = str(request["run_id"])
     for index in request.get("indexes", []):
-        found = await index_update(client, task_queue, str(index["id"]), "register",
-                                   {"run_id": run_id, "started_at": request["started_at"]})
-        if isinstance(found, dict) and found.get("event_id"):
-            reason = cancel_reason(int(index["position"]), str(found["event_id"]))
-            await client.get_workflow_handle(run_id).cancel(reason=reason)
-            return {"event_id": found["event_id"], "position": index["position"]}
-    return {}
+        await client.start_workflow(
+            CANCEL_INDEX_WORKFLOW, {}, id=str(index["id"]), task_queue=task_queue,
+            start_signal="register",
+            start_signal_args=[{"run_id": request["run_id"], "started_at": request["started_at"],
+                                "position": index["position"]}],
+            static_summary="Runs to cancel on an event",
+        )
 
 
 def started_at_iso(when: datetime) -> str:
