@@ -58,6 +58,7 @@ class CancelIndex:
         self._events: dict[str, str] = {}
         # run id -> cancellation reason, for runs an event matched and not yet cancelled
         self._to_cancel: dict[str, str] = {}
+        self._requests: set[asyncio.Future[None]] = set()  # cancellation requests sent
         self._changed = False
 
     @workflow.run
@@ -71,7 +72,7 @@ class CancelIndex:
         suggested = workflow.info().is_continue_as_new_suggested
         while True:
             self._changed = False
-            await self._cancel_matched()
+            self._cancel_matched()
             self._forget_old_events()
             timeout: timedelta | None = None
             if self._events:
@@ -93,18 +94,23 @@ class CancelIndex:
                 workflow.continue_as_new({"runs": self._runs, "events": self._events,
                                           "to_cancel": self._to_cancel})
 
-    async def _cancel_matched(self) -> None:
-        """Cancel the runs events matched (a run that is gone is forgotten)."""
-        while self._to_cancel:
-            batch, self._to_cancel = self._to_cancel, {}
+    def _cancel_matched(self) -> None:
+        """Request the cancellation of the runs events matched, and forget them: a live
+        run ends cancelled (and its own "remove" finds nothing), a terminated one is
+        gone. Requests are not awaited: one that the server is slow to answer (a run
+        that already closed) must not hold up the index."""
+        batch, self._to_cancel = self._to_cancel, {}
+        for run_id, reason in batch.items():
+            self._runs.pop(run_id, None)
+            request = asyncio.ensure_future(self._cancel(run_id, reason))
+            self._requests.add(request)
+            request.add_done_callback(self._requests.discard)
 
-            async def cancel(run_id: str, reason: str) -> None:
-                try:
-                    await workflow.get_external_workflow_handle(run_id).cancel(reason=reason)
-                except Exception:  # noqa: BLE001 - it ended (or was terminated): forget it
-                    self._runs.pop(run_id, None)
-
-            await asyncio.gather(*(cancel(run, why) for run, why in batch.items()))
+    async def _cancel(self, run_id: str, reason: str) -> None:
+        try:
+            await workflow.get_external_workflow_handle(run_id).cancel(reason=reason)
+        except Exception:  # noqa: BLE001 - it had ended already: nothing to cancel
+            workflow.logger.debug("cancel_on: run %s had ended", run_id)
 
     def _forget_old_events(self) -> None:
         now = workflow.now()

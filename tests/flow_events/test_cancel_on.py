@@ -4,6 +4,7 @@ on_cancel step, and runs that start after the event are not touched (time-skippi
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from pydantic import BaseModel
@@ -30,6 +31,8 @@ RELEASED: list[tuple[str, str]] = []
     CancelOn("co_reservation_cancelled", match={"id": "{{ ctx.reservation_id }}"},
              on_cancel="release_room"),
     CancelOn("co_hotel_closed", match={"hotel": "{{ ctx.hotel }}", "status": "closed"}),
+    CancelOn("co_hotel_closed", match={"hotel__name": "{{ ctx.hotel }}",
+                                       "hotel__status__in": ["closed", "gone"]}),
 ])
 class HoldRoom:
     class Context(BaseModel):
@@ -141,3 +144,28 @@ def test_every_problem_is_reported_at_once() -> None:
         _define([CancelOn("x", match={"id__lt": "{{ ctx.a }}"}, on_cancel="nope"), "y"])
     text = str(info.value)
     assert "only exact lookups" in text and "'nope'" in text and "must be CancelOn" in text
+
+
+def test_a_terminated_run_is_dropped_from_its_index_by_the_next_event(
+    time_machine: TimeMachine,
+) -> None:
+    run = _start(time_machine, 6)
+    index = "cancel-on:co_hold_room:0:co_reservation_cancelled:id=6"
+    client = time_machine.env.client  # type: ignore[union-attr]
+    entries = time_machine._run(client.get_workflow_handle(index).query("entries"))
+    assert list(entries["runs"]) == [run.id]
+    time_machine._run(client.get_workflow_handle(run.id).terminate("test"))  # runs no code
+    engine.emit("co_reservation_cancelled", data={"id": 6})
+    eventually(lambda: time_machine._run(
+        client.get_workflow_handle(index).query("entries"))["runs"] == {}, timeout=20)
+    assert run.status() == "cancelled"  # terminated: the Run API reports it as cancelled
+    assert RELEASED == []
+
+
+def test_match_follows_relations_of_the_event_entity(time_machine: TimeMachine) -> None:
+    run = _start(time_machine, 7, hotel="h9")
+    hotel = SimpleNamespace(name="h9", status="closed")
+    engine.emit("co_hotel_closed", entity=SimpleNamespace(id=1, hotel=hotel, status="closed"),
+                entity_type="hotels.wing")
+    with pytest.raises(RunCancelledError):
+        run.result(timeout=20)
