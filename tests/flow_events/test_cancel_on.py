@@ -169,3 +169,25 @@ def test_match_follows_relations_of_the_event_entity(time_machine: TimeMachine) 
                 entity_type="hotels.wing")
     with pytest.raises(RunCancelledError):
         run.result(timeout=20)
+
+
+def test_an_event_reaches_only_its_keys_index(time_machine: TimeMachine) -> None:
+    # Routing cost does not grow with runs in flight (benchmarks/cancel_on_routing.py
+    # measures 100 vs 10,000): the event signals its key's index and no other.
+    runs = {n: engine.emit("co_reservation_made", data={"id": n})[0] for n in range(20, 32)}
+    for run in runs.values():
+        eventually(lambda run=run: run.state().phase == "sleeping", timeout=20)
+    engine.emit("co_reservation_cancelled", data={"id": 25})
+    with pytest.raises(RunCancelledError):
+        runs[25].result(timeout=20)
+    client = time_machine.env.client  # type: ignore[union-attr]
+
+    def signals(n: int) -> list[str]:
+        index = f"cancel-on:co_hold_room:0:co_reservation_cancelled:id={n}"
+        history = time_machine._run(client.get_workflow_handle(index).fetch_history())
+        field = "workflow_execution_signaled_event_attributes"
+        return [getattr(e, field).signal_name for e in history.events if e.HasField(field)]
+
+    assert signals(25)[:2] == ["register", "occurred"]  # then the run's own "remove"
+    assert all(signals(n) == ["register"] for n in runs if n != 25)
+    assert all(runs[n].status() in ("running", "waiting") for n in runs if n != 25)
