@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Protocol
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -67,10 +68,13 @@ class _EventInsert:
                 {"name": "checkin_due", "scheduled": True, "status": "scheduled",
                  "at": _checkin(), "data": {}, "error": "", "needs_delivery": True}]
         stamp = _event_sql._DATETIME.get_db_prep_save(now, connection)
+        # As the save path sets it (its foreign key is checked at commit, as for ours).
+        content_type = ContentType.objects.get_for_model(PlainReservation).pk
         self.params: list[Any] = []
         self.entity_slots: list[int] = []
         for row in rows:
-            row.update(entity_type="testapp.plainreservation", entity_id="", content_type=None)
+            row.update(entity_type="testapp.plainreservation", entity_id="",
+                       content_type=content_type)
             for key, constant, convert in bound:
                 if key == "entity_id":
                     self.entity_slots.append(len(self.params))
