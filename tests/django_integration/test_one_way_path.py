@@ -57,3 +57,17 @@ def test_forwarded_events_carry_the_entity_that_forwarding_reads(no_forwarding):
         set_entity_resolver(previous)
         for delivery in deliveries.values():
             release(delivery)
+
+
+def test_an_entity_gone_before_forwarding_is_left_to_the_resolver(no_forwarding):
+    reservation = Reservation.objects.create(
+        checkin_at=timezone.now() + timedelta(days=3), status="confirmed")
+    ids = list(Event.objects.filter(entity_id=str(reservation.pk)).values_list("id", flat=True))
+    Reservation.objects.filter(pk=reservation.pk)._raw_delete("default")  # no signals
+    deliveries = claim(ids)
+    try:
+        [due] = [d for d in deliveries if d.event.name == "checkin_due"]
+        assert due.event._entity is None  # create_context then gets EntityNotFoundError
+    finally:
+        for delivery in deliveries:
+            release(delivery)
