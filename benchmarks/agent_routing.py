@@ -139,13 +139,13 @@ async def main(small: int, large: int, events: int, judge: str = "both") -> int:
             await spawn(0, small)
             await quiesce(0, small)
             print(f"spawned {small} agents in {time.perf_counter() - t:.1f}s")
-            await measure(small, 20)  # warm-up: connections, caches
+            await measure(small, min(20, events // 2))  # warm-up: connections, caches
             small_full, small_hook = await measure(small, events)
             t = time.perf_counter()
             await spawn(small, large)
             await quiesce(small, large)
             print(f"spawned {large - small} more agents in {time.perf_counter() - t:.1f}s")
-            await measure(large, 20)
+            await measure(large, min(20, events // 2))
             large_full, large_hook = await measure(large, events)
         finally:
             engine.restore(previous)

@@ -15,7 +15,7 @@ BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "agent_routing.
 def test_routing_cost_does_not_grow_with_live_agents() -> None:
     began = time.monotonic()
     done = subprocess.run(
-        [sys.executable, str(BENCHMARK), "--small", "100", "--large", "1000", "--events", "30",
+        [sys.executable, str(BENCHMARK), "--small", "100", "--large", "1000", "--events", "24",
          "--judge", "hook"],
         capture_output=True, text=True, timeout=180, check=False,
     )
