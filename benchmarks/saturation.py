@@ -4,8 +4,9 @@ temporalio, one worker each, same activity concurrency, on one dev server.
     python benchmarks/saturation.py [--runs 1000] [--rounds 3]
 
 Each round starts every run at once and times until the last one completes, ours
-then raw (alternating, so drift hits both). Prints the median of the rounds and the
-ratio ours/raw next to its aim (at most 1.1x); exits 1 when the aim is missed.
+then raw (alternating, so drift hits both). Prints each side's median and the median
+of the rounds' ratios ours/raw next to its aim (at most 1.1x); exits 1 when the aim is
+missed.
 The machine's absolute speed does not matter, the ratio within one run does.
 """
 
@@ -60,9 +61,13 @@ async def main(runs: int, rounds: int) -> bool:
             raw_s.append(await raw(b, runs))
             print(f"  round {n + 1}: ours {ours_s[-1]:6.2f} s, raw {raw_s[-1]:6.2f} s")
     o, r = median(ours_s), median(raw_s)
+    # Each round's two sides ran back to back, so their ratio is the paired measure:
+    # the machine's load drifts between rounds far more than within one.
+    ratio = median([a / b for a, b in zip(ours_s, raw_s, strict=True)])
     print(f"{runs} concurrent (step, 2 s sleep, step) runs, median of {rounds} rounds: "
-          f"ours {o:.2f} s, raw {r:.2f} s")
-    return verdict(f"saturation: {runs} concurrent runs, ours/raw", o / r, AIM)
+          f"ours {o:.2f} s, raw {r:.2f} s (ratio of these medians {o / r:.3f})")
+    return verdict(f"saturation: {runs} concurrent runs, ours/raw (median of rounds)",
+                   ratio, AIM)
 
 
 if __name__ == "__main__":
