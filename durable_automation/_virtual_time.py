@@ -73,10 +73,22 @@ async def next_deadline(
     """
     timers: dict[str, datetime] = {}
     retry_policies: dict[str, Any] = {}
+    # Signals this run sent whose delivery is not recorded yet: the run waits on them
+    # (a run asking its limiter for a slot), so it is still reacting.
+    signalling: set[int] = set()
     history = await handle.fetch_history()
     for event in history.events:
         kind = event.event_type
-        if kind == EventType.EVENT_TYPE_TIMER_STARTED:
+        if kind == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
+            signalling.add(event.event_id)
+        elif kind == EventType.EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_SIGNALED:
+            signalling.discard(
+                event.external_workflow_execution_signaled_event_attributes.initiated_event_id)
+        elif kind == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED:
+            signalling.discard(
+                event.signal_external_workflow_execution_failed_event_attributes
+                .initiated_event_id)
+        elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
             started = event.timer_started_event_attributes
             timers[started.timer_id] = (event.event_time.ToDatetime(tzinfo=UTC)
                                         + started.start_to_fire_timeout.ToTimedelta())
@@ -91,7 +103,7 @@ async def next_deadline(
     for activity in description.raw_description.pending_activities:
         if in_backoff(activity):
             deadlines.append(_retry_at(activity, retry_policies.get(activity.activity_id)))
-    return reacting(history.events), (min(deadlines) if deadlines else None)
+    return (reacting(history.events) or bool(signalling)), (min(deadlines) if deadlines else None)
 
 
 def reacting(events: Sequence[HistoryEvent]) -> bool:

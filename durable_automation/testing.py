@@ -232,19 +232,20 @@ class TimeMachine:
 
     async def _slot_deadline(self, description: Any) -> datetime | None:
         """A run waiting for a slot moves on when its limiter's throttle timer fires, or
-        a run holding a slot ends: the soonest time either happens by itself."""
+        a run holding a slot ends: the soonest time one of them moves by itself (a due
+        time already past while the limiter catches up is nudged like any other)."""
         assert self.env is not None
-        deadlines: list[datetime | None] = []
+        found: list[tuple[bool, datetime | None]] = []
         with contextlib.suppress(Exception):  # the limiter ended: nothing to wait for
             limiter = self.env.client.get_workflow_handle(description.parent_id)
             limiter_description = await limiter.describe()
-            deadlines.append((await next_deadline(limiter, limiter_description))[1])
+            found.append(await next_deadline(limiter, limiter_description))
             for child in limiter_description.raw_description.pending_children:
                 if child.workflow_id != description.id:
                     holder = self.env.client.get_workflow_handle(child.workflow_id)
-                    deadlines.append((await next_deadline(holder, await holder.describe()))[1])
-        found = [deadline for deadline in deadlines if deadline is not None]
-        return min(found) if found else None
+                    found.append(await next_deadline(holder, await holder.describe()))
+        deadlines = [deadline for _, deadline in found if deadline is not None]
+        return min(deadlines) if deadlines else None
 
     # ── awaiting a run ───────────────────────────────────────────────────────────
 

@@ -28,6 +28,7 @@ from .wire import StartInput
 
 __all__ = [
     "ACQUIRE_ACTIVITY",
+    "FLOW_GRANT_MEMO",
     "FLOW_GRANT_SIGNAL",
     "LIMITER_ACQUIRE_SIGNAL",
     "LIMITER_ASK_SIGNAL",
@@ -60,6 +61,8 @@ LIMITER_STATE_QUERY = "limiter_state"
 LIMITER_ACQUIRE_SIGNAL = "acquire"
 LIMITER_RELEASE_SIGNAL = "release"
 FLOW_GRANT_SIGNAL = "__da_flow_grant"
+# A run the limiter let through as it started it carries its grant in this memo key.
+FLOW_GRANT_MEMO = "da_flow_grant"
 
 # ``{{ ctx.guest_id }}``, ``{{ event.data.guest_id }}``, ``{{ event.entity_id }}``.
 _PLACEHOLDER = re.compile(r"\{\{\s*(ctx|event)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*\}\}")

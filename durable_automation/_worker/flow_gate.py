@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from .._core.flow import LIMITER_ASK_SIGNAL
+    from .._core.flow import FLOW_GRANT_MEMO, LIMITER_ASK_SIGNAL, FlowGrant
     from .._core.wire import StartInput
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ async def wait_for_slot(program: RunProgram, start: StartInput) -> dict[str, Any
         # It waited for its time first: it asks now, so slots go in the order runs are due.
         await workflow.get_external_workflow_handle(parent.workflow_id).signal(
             LIMITER_ASK_SIGNAL, workflow.info().workflow_id)
+    granted = workflow.memo_value(FLOW_GRANT_MEMO, None)
+    if program.flow_grant is None and granted is not None:
+        program.flow_grant = FlowGrant.model_validate(granted)  # let through as it started
     if program.flow_grant is None:
         program._phase, program._waiting_for = "waiting", "slot"
         program.publish(f"Waiting for a slot ({parent.workflow_id})")

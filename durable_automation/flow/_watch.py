@@ -48,7 +48,7 @@ async def await_close_activity(run_id: str) -> None:
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return  # gone (or never existed): it holds nothing
-            if err.status != RPCStatusCode.DEADLINE_EXCEEDED:
+            if err.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
                 raise
             continue  # the long poll's own time ran out: ask again
         events = response.history.events
