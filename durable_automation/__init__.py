@@ -181,7 +181,6 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
     from ._core.settings import Settings, configure, get_settings
     from .agents import AgentManager, agent, claims, handler
     from .events import Batch, Event, EventBatch, on_event, on_event_cancelled, on_event_created
-    from .flow import Concurrency, RateLimit, Throttle
     from .exceptions import (
         ClaimHeldError,
         ConfigurationError,
@@ -206,6 +205,7 @@ if TYPE_CHECKING:  # the real imports, for type checkers and IDEs
         UnknownAutomationError,
         UnknownTaskError,
     )
+    from .flow import Concurrency, RateLimit, Throttle
     from .operations import (
         BulkResult,
         CheckReport,
