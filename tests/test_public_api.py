@@ -50,13 +50,14 @@ MODULES: dict[str, list[str]] = {
     "durable_automation.flow": ["Concurrency", "LimiterState", "RateLimit", "Throttle",
                                 "alimiter_state", "limiter_state"],
     "durable_automation.workflows": [
-        "CancelOn", "Command", "Engine", "Retry", "Run", "RunStatus", "StepInfo", "WorkflowDefinition",
+        "CancelOn", "Command", "Engine", "Retry", "Run", "RunStatus", "StepInfo",
+        "WorkflowDefinition",
         "complete", "engine", "event_workflow", "fail", "get_context", "goto", "sleep", "step",
         "step_info", "wait", "wait_for_event", "workflow",
     ],
     "durable_automation.events": [
-        "Batch", "Event", "EventBatch", "HandlerDefinition", "claims", "on_event", "on_event_cancelled",
-        "on_event_created", "set_entity_resolver",
+        "Batch", "Event", "EventBatch", "HandlerDefinition", "claims", "on_event",
+        "on_event_cancelled", "on_event_created", "set_entity_resolver",
     ],
     "durable_automation.agents": [
         "AgentDefinition", "AgentHandlerDefinition", "AgentManager", "AgentRun", "AgentState",
