@@ -45,7 +45,7 @@ from ._debounce import (
     _in_occurrence_order,
     _render,
     _takes_one_argument,
-    _template_problems,
+    key_problems,
 )
 
 if TYPE_CHECKING:
@@ -81,20 +81,7 @@ def check_batch(kind: str, fn: Any, batch: Any, *, debounced: bool, timeout: Any
     if _timeout(batch) is None:
         problems.append(f"Batch timeout must be a positive timedelta (or seconds), got "
                         f"{batch.timeout!r}")
-    key = batch.key
-    if isinstance(key, str):
-        problems += [p.replace("debounce_key", "Batch key").replace(
-            "leave debounce_key out to batch", "leave key out to batch")
-            for p in _template_problems(key)]
-    elif callable(key):
-        if inspect.iscoroutinefunction(key):
-            problems.append(f"Batch key {key!r} must be a plain function, not async: it runs "
-                            "on a worker thread, where the ORM may be used")
-        elif not _takes_one_argument(key):
-            problems.append(f"Batch key {key!r} must take one argument, the event")
-    elif key is not None:
-        problems.append("Batch key must be a function of the event or a template like "
-                        f"'{{{{ event.data.guest_id }}}}', got {key!r}")
+    problems.extend(key_problems(batch.key, "Batch key"))
     if timeout is not None:
         problems.append("timeout= cannot be combined with batch=: a batch call runs with the "
                         "STEP_TIMEOUT setting")

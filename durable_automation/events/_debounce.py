@@ -114,25 +114,43 @@ def _duration(value: Any, what: str, problems: list[str]) -> timedelta | None:
     return value
 
 
-def _template_problems(template: str) -> list[str]:
+def _template_problems(template: str, label: str = "debounce_key") -> list[str]:
     paths = [match.group(1)[1:] for match in _PLACEHOLDER.finditer(template)]
     leftover = _PLACEHOLDER.sub("", template)
     if not paths:
-        return [(f"debounce_key template {template!r} has no '{{{{ event.<field> }}}}' "
+        return [(f"{label} template {template!r} has no '{{{{ event.<field> }}}}' "
                  "placeholder (e.g. '{{ event.data.guest_id }}' or '{{ event.entity_id }}'); "
-                 "leave debounce_key out to batch all events of the handler together")]
+                 f"leave {label.split()[-1]} out to batch all events of the handler together")]
     if "{{" in leftover or "}}" in leftover:
-        return [(f"debounce_key template {template!r} has a placeholder that is not "
+        return [(f"{label} template {template!r} has a placeholder that is not "
                  "'{{ event.<field>[.<field>...] }}'")]
     problems = []
     for path in paths:
         head = path.split(".")[0]
         if head not in _EVENT_FIELDS:
             problems.append(
-                f"debounce_key template {template!r}: event has no field {head!r} "
+                f"{label} template {template!r}: event has no field {head!r} "
                 f"(fields: {', '.join(sorted(_EVENT_FIELDS))})"
             )
     return problems
+
+
+def key_problems(key: Any, label: str) -> list[str]:
+    """Check a grouping key (debounce or batch): a ``{{ event.<field> }}`` template or a
+    plain one-argument function of the event; ``label`` names the option in messages."""
+    if isinstance(key, str):
+        return _template_problems(key, label)
+    if callable(key):
+        if inspect.iscoroutinefunction(key):
+            return [f"{label} {key!r} must be a plain function, not async: it runs on a "
+                    "worker thread, where the ORM may be used"]
+        if not _takes_one_argument(key):
+            return [f"{label} {key!r} must take one argument, the event"]
+        return []
+    if key is not None:
+        return [f"{label} must be a function of the event or a template like "
+                f"'{{{{ event.data.guest_id }}}}', got {key!r}"]
+    return []
 
 
 def _takes_one_argument(fn: Callable[..., Any]) -> bool:
@@ -175,17 +193,7 @@ def check_debounce_options(
     if window is not None and limit is not None and limit < window:
         problems.append(f"max_wait ({limit}) must be at least debounce_window ({window}): "
                         "a window could never be quiet before it is cut")
-    if isinstance(debounce_key, str):
-        problems.extend(_template_problems(debounce_key))
-    elif callable(debounce_key):
-        if inspect.iscoroutinefunction(debounce_key):
-            problems.append(f"debounce_key {debounce_key!r} must be a plain function, not "
-                            "async: it runs on a worker thread, where the ORM may be used")
-        elif not _takes_one_argument(debounce_key):
-            problems.append(f"debounce_key {debounce_key!r} must take one argument, the event")
-    elif debounce_key is not None:
-        problems.append("debounce_key must be a function of the event or a template like "
-                        f"'{{{{ event.data.guest_id }}}}', got {debounce_key!r}")
+    problems.extend(key_problems(debounce_key, "debounce_key"))
     if timeout is not None:
         problems.append("timeout= cannot be combined with debounce_window: a batch call runs "
                         "with the STEP_TIMEOUT setting")

@@ -18,20 +18,20 @@ CALLS: dict[str, list[tuple[str, list[str], str]]] = defaultdict(list)
 
 @on_event("bt_message_received",
           batch=Batch(max_size=3, timeout=timedelta(seconds=10), key="{{ event.data.guest_id }}"))
-def guest_messages(events: list[Event]) -> None:
+def bt_guest_messages(events: list[Event]) -> None:
     assert isinstance(events, EventBatch)
     CALLS["guest_messages"].append(
         (events.key, [e.data["text"] for e in events], events.batch_id))
 
 
 @on_event("bt_metric", batch=Batch(max_size=100, timeout=5))
-async def metrics(events: EventBatch) -> None:  # async handlers batch too
+async def bt_metrics(events: EventBatch) -> None:  # async handlers batch too
     CALLS["metrics"].append((events.key, [e.data["text"] for e in events], events.batch_id))
 
 
 @on_event("bt_fault_message",
           batch=Batch(max_size=3, timeout=timedelta(seconds=30), key="{{ event.data.guest_id }}"))
-def fault_guest_messages(events: EventBatch) -> None:
+def bt_fault_guest_messages(events: EventBatch) -> None:
     """Its first attempt hangs (the test kills the worker then); the next one records."""
     marker = Path(events[0].data["marker_dir"])
     attempt = task_info().attempt

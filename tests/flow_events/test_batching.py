@@ -96,7 +96,7 @@ def test_worker_killed_mid_batch_the_batch_runs_again_with_its_id(
     first = CliProcess(*args, env=env)
     second = None
     try:
-        first.wait_for("fault_guest_messages")
+        first.wait_for("bt_fault_guest_messages")
         with engine_on(temporal_dev_server.address, queue):
             for i in range(3):  # a full batch: called at once
                 engine.emit("bt_fault_message", id=f"f-{i}",
