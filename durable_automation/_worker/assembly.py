@@ -44,10 +44,16 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
     The interpreter reads definitions from the registry, which must be the worker's
     own (already imported) registry, not a fresh copy the sandbox would re-import.
     User modules are never imported inside the sandbox: user code runs in activities.
+    The packages of worker components' workflows (the Django app's scheduled-event
+    timer, say) pass through too: they are workflow code the worker imported already,
+    and re-importing them in a fresh sandbox for every run made each timer's first
+    workflow task slow enough to fire it seconds late under load.
     """
+    components = {cls.__module__.partition(".")[0] for cls in workflow_classes()}
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
             "durable_automation", "pydantic", "pydantic_core", "annotated_types",
+            *sorted(components - {"durable_automation"}),
         )
     )
 
