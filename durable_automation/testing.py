@@ -39,6 +39,7 @@ from ._binaries import test_server_path
 from ._client.connect import data_converter
 from ._client.engine import _Binding, engine
 from ._core.errors import sdk_error
+from ._core.process_exit import django_configured, install_exit_handler
 from ._core.runtime import LoopThread, call_async
 from ._core.wire import STATE_QUERY, RunState
 from ._virtual_time import in_backoff, next_deadline, reacting, waits_forever
@@ -101,6 +102,10 @@ class TimeMachine:
         except BaseException:
             self._loop_thread.stop()
             raise
+        # temporalio's core is loaded now and can crash at interpreter shutdown
+        # (sdk-python #300): a script (a docs example, say) must end with its own status.
+        # Under pytest the plugin owns the exit; in Django, Django's runner does.
+        install_exit_handler(hard_exit=not django_configured())
         self._bind()
         return self
 

@@ -195,3 +195,28 @@ def test_a_script_that_only_connects_ends_with_its_own_status(make_script: Any,
     assert script.run(str(status), timeout=60) == status, script.report()
     assert script.texts("hard exit armed") == ["hard exit armed True"], script.report()
     assert script.texts("own atexit ran"), script.report()
+
+
+TIME_MACHINE_ONLY = '''
+import atexit
+import os
+import sys
+from durable_automation._core import process_exit
+from durable_automation.testing import time_machine
+
+atexit.register(lambda: print("own atexit ran", flush=True))
+with time_machine() as tm:
+    print("now", tm.now().year > 2000, flush=True)
+print("hard exit armed", process_exit._hard_exit_pid == os.getpid(), flush=True)
+sys.exit(int(sys.argv[1]))
+'''
+
+
+def test_a_script_that_uses_time_machine_ends_with_its_own_status(make_script: Any) -> None:
+    """A docs example run as a script with ``time_machine()`` loads temporalio's core
+    too; its exit was unguarded and sometimes crashed after printing everything
+    (PyGILState_Release at finalization, sdk-python #300)."""
+    script = make_script("time_machine_only.py", TIME_MACHINE_ONLY)
+    assert script.run("3", timeout=60) == 3, script.report()
+    assert script.texts("hard exit armed") == ["hard exit armed True"], script.report()
+    assert script.texts("own atexit ran"), script.report()
