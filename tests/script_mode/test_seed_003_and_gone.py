@@ -132,8 +132,15 @@ def test_a_timer_pauses_while_its_script_is_gone_and_resumes_with_it(
     async def inspect() -> tuple[Any, Any]:
         client = await temporal_dev_server.connect()
         handle = client.get_workflow_handle(f"timer:{name}")
-        await asyncio.sleep(3)  # ticks fall due while nobody serves the queue
+        # Ticks fall due while nobody serves the queue: wait (bounded) until the next
+        # workflow task is pending, rather than a fixed 3 s that a loaded machine outlasts.
+        await asyncio.sleep(3)
         description = await handle.describe()
+        for _ in range(40):
+            if description.raw_description.HasField("pending_workflow_task"):
+                break
+            await asyncio.sleep(0.5)
+            description = await handle.describe()
         rows = await collect_status(client, limit=200)
         return description, rows
 
