@@ -124,7 +124,8 @@ def storm_operations(rows: int, *, seed: int | None, lead: float,
 
 
 def run_storm(rows: int = 40, *, seed: int | None = None, lead: float = 8.0,
-              fault: Callable[[int], None] | None = None, settle: float = 60.0) -> StormReport:
+              fault: Callable[[int], None] | None = None, settle: float = 60.0,
+              timer_slack: timedelta = TIMER_SLACK) -> StormReport:
     """Run one storm against the dev worker the engine is bound to, and check it.
 
     Args:
@@ -143,7 +144,7 @@ def run_storm(rows: int = 40, *, seed: int | None = None, lead: float = 8.0,
         report.problems.append(f"the storm itself took {report.seconds:.1f}s: too slow to check "
                                "reminders (raise lead)")
     flush(60)
-    check_storm(plan, report, settle=settle)
+    check_storm(plan, report, settle=settle, timer_slack=timer_slack)
     return report
 
 
@@ -161,7 +162,8 @@ def last_timer_fired(run_id: str) -> datetime | None:
                      async_name="last_timer_fired")
 
 
-def check_storm(plan: StormPlan, report: StormReport, *, settle: float = 60.0) -> None:
+def check_storm(plan: StormPlan, report: StormReport, *, settle: float = 60.0,
+                timer_slack: timedelta = TIMER_SLACK) -> None:
     """Wait for every handler the plan implies, then add what is wrong to ``report``."""
     final, deleted = plan.final, plan.deleted
     alive = {pk: at for pk, at in final.items() if pk not in deleted}
@@ -221,7 +223,7 @@ def check_storm(plan: StormPlan, report: StormReport, *, settle: float = 60.0) -
         for run_id, target in ((f"TbStormReminder:{ref}", at + STORM_REMINDER),
                                (f"event:tb_storm_due:{ref}", at)):
             fired = last_timer_fired(run_id)
-            if fired is not None and abs(fired - target) > TIMER_SLACK:
+            if fired is not None and abs(fired - target) > timer_slack:
                 report.problems.append(
                     f"{run_id}: its timer fired at {fired.isoformat()}, target "
                     f"{target.isoformat()} ({(fired - target).total_seconds():+.2f}s)")

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,10 @@ def test_temporal_restarts_in_the_middle_of_a_storm(restartable, outbox, relay):
 
             threading.Timer(3.0, start_again).start()
 
-    report = run_storm(rows=40, seed=23, lead=15.0, fault=restart)
+    # Timers that fall due just after the restart fire once the server has worked
+    # through its backlog: seen 1.6 s late in CI with two pytest processes running.
+    report = run_storm(rows=40, seed=23, lead=15.0, fault=restart,
+                       timer_slack=timedelta(seconds=3))
     assert restarted.is_set()
     report.check()
 
