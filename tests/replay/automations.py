@@ -114,6 +114,23 @@ class Stay:
         ctx.reminded = True
 
 
+@agent("replay_fragile", spawn_on="replay_fragile_opened", match={"item": "{{ ctx.item }}"})
+class Fragile:
+    """``risky`` raises (recorded as failed; the agent lives on), ``note`` counts notes."""
+
+    class Context(BaseModel):
+        item: int
+        notes: int = 0
+
+    @handler("replay_fragile_risky")
+    def risky(self, ctx: Context) -> None:
+        raise RuntimeError("risky failed")
+
+    @handler("replay_fragile_note")
+    def note(self, ctx: Context) -> None:
+        ctx.notes += 1
+
+
 @task("replay.record_call")
 def record_call(label: str = "") -> str:
     SEEN.append(("call", label))

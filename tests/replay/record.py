@@ -119,6 +119,20 @@ def agent_offset(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     save("agent_after_offset_timer", run.id)
 
 
+def agent_failure(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+    """An agent whose handler fails for good, then handles another event."""
+    data = {"item": 1}
+    [run] = engine.emit("replay_fragile_opened", data=data)
+    engine.emit("replay_fragile_risky", data=data)
+    tm.settle()
+    engine.emit("replay_fragile_note", data=data)
+    tm.settle()
+    state = run.agent_state()  # type: ignore[attr-defined]
+    assert [(r.handler, r.outcome) for r in state.history] == [
+        ("risky", "failed"), ("note", "ran")], state.history
+    save("agent_handler_failed", run.id)
+
+
 def debounce(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     window = timedelta(seconds=30)
     handle = debounce_task(record_batch, "k1", window, collect=1)
@@ -273,7 +287,8 @@ def local_steps(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
 
 SCENARIOS: dict[str, Recorder] = {
     "step_sleep": step_sleep, "step_wait": step_wait, "event_handler": event_handler,
-    "agent_offset": agent_offset, "debounce": debounce, "debounced_handler": debounced_handler,
+    "agent_offset": agent_offset, "agent_failure": agent_failure,
+    "debounce": debounce, "debounced_handler": debounced_handler,
     "timer": timer, "delayed": delayed, "scheduled_run": scheduled_run,
     "scheduled_event": scheduled_event, "limiter": limiter,
     "cancel_on": cancel_on, "batched_handler": batched_handler,
