@@ -205,30 +205,11 @@ def test_renamed_step_carries_a_parked_run_on(dev_worker):
     exists, and its workflow task would fail forever."""
     run_id = _parked("13")
 
-    def review_renamed() -> type:
-        @workflow(NAME, renamed_steps={"review": "approve"})
-        class Parked:
-            class Context(BaseModel):
-                guest: str = "?"
-
-            @step(start=True)
-            def await_docs(self) -> object:
-                return wait("ops:docs", timeout=3600, on_timeout="remind", then="approve")
-
-            @step
-            def approve(self, ctx: Context) -> object:
-                return complete(approved=ctx.guest)
-
-            @step
-            def remind(self) -> object:
-                return complete()
-
-        return Parked
-
+    review_renamed = _parked_steps_renamed({"review": "approve"}, review="approve")
     with deployed(review_renamed):
         # The worker still caches the run: the step activity maps the old name.
         assert engine.get_run(run_id).signal("ops:docs")
-        assert engine.get_run(run_id).result(timeout=30) == {"approved": "13"}
+        assert engine.get_run(run_id).result(timeout=30) == {"reviewed": "13"}
         # A restarted worker replays the whole history under the new code: the
         # interpreter maps the name and schedules the activity the history recorded.
         history = _history(run_id)
@@ -245,6 +226,33 @@ def test_renamed_step_carries_a_parked_run_on(dev_worker):
     unknown_step = r"message: \"'review'\""  # the interpreter's KeyError
     with deployed(review_renamed_without_map), pytest.raises(RuntimeError, match=unknown_step):
         _replay(history)
+
+
+def _parked_steps_renamed(renamed_steps: dict[str, str], *, start: str = "await_docs",
+                          review: str = "review") -> Callable[[], type]:
+    """A build for :func:`deployed`: ops_parked_flow with its start step named ``start``
+    and its review step ``review`` (completing with ``reviewed=<guest>``), mapped by
+    ``renamed_steps``. Steps are named by their class attribute, so the class is built
+    with ``type``."""
+
+    def build() -> type:
+        class Context(BaseModel):
+            guest: str = "?"
+
+        def await_docs(self: object) -> object:
+            return wait("ops:docs", timeout=3600, on_timeout="remind", then=review)
+
+        def reviewed(self: object, ctx: Context) -> object:
+            return complete(reviewed=ctx.guest)
+
+        def remind(self: object) -> object:
+            return complete()
+
+        body = {"Context": Context, start: step(start=True)(await_docs),
+                review: step(reviewed), "remind": step(remind)}
+        return workflow(NAME, renamed_steps=renamed_steps)(type("Parked", (), body))
+
+    return build
 
 
 def _history(run_id: str) -> WorkflowHistory:
@@ -282,27 +290,8 @@ def test_renamed_start_step_replays_old_runs_and_names_new_ones(dev_worker):
     run_id = _parked("15")
     history = _history(run_id)
 
-    def start_step_renamed() -> type:
-        @workflow(NAME, renamed_steps={"await_docs": "collect_docs"})
-        class Parked:
-            class Context(BaseModel):
-                guest: str = "?"
-
-            @step(start=True)
-            def collect_docs(self) -> object:
-                return wait("ops:docs", timeout=3600, on_timeout="remind", then="review")
-
-            @step
-            def review(self, ctx: Context) -> object:
-                return complete(reviewed=ctx.guest)
-
-            @step
-            def remind(self) -> object:
-                return complete()
-
-        return Parked
-
-    with deployed(start_step_renamed):
+    with deployed(_parked_steps_renamed({"await_docs": "collect_docs"},
+                                        start="collect_docs")):
         _replay(history)  # would be nondeterministic if the first activity changed name
         assert run_id not in {s.id for s in check_stranded_runs().stranded}
         new = engine.start(NAME)
