@@ -8,6 +8,9 @@ it shares the thread pool, heartbeats and retry behaviour of workflow steps:
 3. the handler runs, with ``claims.hold``/``release`` bound to this agent;
 4. index buckets follow any change of indexed Context fields, before the activity
    returns, so an event routed after the handler finished finds the agent.
+
+An ``on_failure`` hook call (``<agent>.<handler>:on_failure``, ``failure`` set) takes
+the same path, with the hook in place of the handler and no condition.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from .._core.commands import Complete
 from .._core.context import StepInfo, _Current, current
 from .._core.events import Event
 from .._core.registry import registry
+from ..exceptions import RunFailedError
 from ._claims import AgentCall, current_agent
+from ._failure import HOOK_SUFFIX
 from ._store import sync_index
 from ._wire import AgentHandlerInput, AgentHandlerOutcome
 
@@ -47,6 +52,12 @@ async def run_agent_handler(runner: StepRunner, args: Sequence[RawValue]) -> Age
             type="UnknownAutomation", non_retryable=True,
         )
     where = f"{data.agent}.{data.handler}"
+    hook = data.failure is not None and spec.on_failure is not None
+    if data.failure is not None:
+        where += HOOK_SUFFIX
+        if not hook:
+            raise ApplicationError(f"{where}: the handler has no on_failure hook on this worker",
+                                   type="UnknownAutomation", non_retryable=True)
     stored = data.context
     details = activity.info().heartbeat_details
     if details and isinstance(details[0], dict):
@@ -66,21 +77,34 @@ async def run_agent_handler(runner: StepRunner, args: Sequence[RawValue]) -> Age
     step_token = current.set(_Current(context=ctx, info=step, extra={"event": event}))
     retryable = spec.retry is not None
     try:
-        if spec.condition is not None:
-            due = await runner.guarded(retryable, f"{where} condition", spec.condition, event, ctx)
-            if not due:
-                return AgentHandlerOutcome(context=data.context, ran=False, claims=call.claimed)
-        method = getattr(definition.cls(), spec.name)
-        call_args = (ctx, event) if spec.takes_event else (ctx,)
-        result = await runner.guarded(retryable, where, method, *call_args,
+        if hook:
+            failure = data.failure or {}
+            error = RunFailedError(data.agent_id, str(failure.get("message", "")),
+                                   step=data.handler, error_type=failure.get("type"))
+            fn = spec.on_failure
+            if isinstance(fn, str):
+                fn = getattr(definition.cls(), fn)
+            assert callable(fn)
+            call_args: tuple[object, ...] = (ctx, event, error)
+        else:
+            if spec.condition is not None:
+                due = await runner.guarded(retryable, f"{where} condition", spec.condition,
+                                           event, ctx)
+                if not due:
+                    return AgentHandlerOutcome(context=data.context, ran=False,
+                                               claims=call.claimed)
+            fn = getattr(definition.cls(), spec.name)
+            call_args = (ctx, event) if spec.takes_event else (ctx,)
+        result = await runner.guarded(retryable, where, fn, *call_args,
                                        checkpoint=lambda: ctx.model_dump(mode="json"))
     finally:
         current.reset(step_token)
         current_agent.reset(agent_token)
     if result is not None and not isinstance(result, Complete):
         raise ApplicationError(
-            f"Handler {where} returned {result!r}; an agent handler returns None, or "
-            "complete() to end the agent", type="InvalidCommandError", non_retryable=True,
+            f"{'Hook' if hook else 'Handler'} {where} returned {result!r}; an agent handler "
+            "(or its on_failure hook) returns None, or complete() to end the agent",
+            type="InvalidCommandError", non_retryable=True,
         )
     dumped = ctx.model_dump(mode="json")
     if definition.index_fields:

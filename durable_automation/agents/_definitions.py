@@ -29,6 +29,7 @@ from .._core.match import MatchItem, ctx_value, key_string, parse_match
 from .._core.registry import registry
 from .._core.retry import Retry
 from ..exceptions import DefinitionError
+from ._failure import check_hook
 
 __all__ = [
     "AgentDefinition",
@@ -80,6 +81,7 @@ class AgentHandlerDefinition:
         ignores_claims: Run even when another agent has claimed the event.
         takes_event: Whether the method accepts the event after the Context.
         route: How its events find agents.
+        on_failure: Hook run once when a call fails for good (``agents/_failure.py``).
     """
 
     name: str
@@ -92,6 +94,7 @@ class AgentHandlerDefinition:
     timeout: timedelta | None
     takes_event: bool
     route: Route
+    on_failure: str | Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ def handler(
     ignores_claims: bool = False,
     *,
     timeout: timedelta | None = None,
+    on_failure: str | Callable[..., Any] | None = None,
     **flow: Any,
 ) -> Callable[[F], F]:
     """Mark a method of an ``@agent`` class as the handler of ``event_name``.
@@ -205,6 +209,8 @@ def handler(
         retry: Retry policy when the handler raises.
         ignores_claims: Run even when another agent has claimed the event.
         timeout: Longest one attempt may run (default: the ``STEP_TIMEOUT`` setting).
+        on_failure: A function ``(ctx, event, error)`` or the name of a method, run once
+            when a call fails for good; the agent lives on (docs/failure-hooks.md).
         **flow: ``concurrency=``, ``throttle=``, ``rate_limit=`` (per key, across every
             instance of the agent), ``priority=``, ``fairness_key=``: for each call of
             this handler; templates read ``ctx`` and ``event`` (docs/flow-control.md).
@@ -214,7 +220,7 @@ def handler(
         setattr(fn, _HANDLER_MARK, {
             "event_name": event_name, "offset": offset, "match": match,
             "condition": condition, "retry": retry, "ignores_claims": ignores_claims,
-            "timeout": timeout, "flow": flow,
+            "timeout": timeout, "flow": flow, "on_failure": on_failure,
         })
         return fn
 
@@ -283,6 +289,8 @@ def _register_agent(
                            singleton)
         if why and not found:  # a match that did not parse has already been reported
             problems.append(f"{where}: {why}")
+        found = check_hook(mark.get("on_failure"), cls, _HANDLER_MARK)
+        problems += [f"{where}: {p}" for p in found]
         params = [p for p in inspect.signature(member).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         handlers[attr] = AgentHandlerDefinition(
@@ -290,6 +298,7 @@ def _register_agent(
             match=items if mark["match"] is not None else None, condition=mark["condition"],
             retry=mark["retry"], ignores_claims=bool(mark["ignores_claims"]),
             timeout=mark["timeout"], takes_event=len(params) >= 3, route=route,
+            on_failure=mark.get("on_failure"),
         )
     if spawn_on is None and not handlers:
         problems.append(

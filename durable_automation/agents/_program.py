@@ -21,11 +21,11 @@ import contextlib
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import Priority, RawValue, RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from .._core.wire import STATE_QUERY, EventWire, RunState
     from .._worker.program import RunProgram
     from ._definitions import AgentDefinition, AgentHandlerDefinition, index_id
+    from ._failure import HOOK_SUFFIX, PATCH, failure_of, hook_activity, hook_label
     from ._flow import handler_flow
     from ._wire import (
         AGENT_CLAIM_SIGNAL,
@@ -256,51 +257,95 @@ class _AgentProgram:
         at = workflow.now()
         workflow.set_current_details(f"Agent {self.d.name} for {self.key}: running {spec.name} "
                                      f"for {event.name}")
-        retry = spec.retry.to_policy() if spec.retry else RetryPolicy(
-            maximum_attempts=defaults.infrastructure_attempts)
         slot = handler_flow(self.d.name, spec.name)
         grant = await slot.acquire(self.program, self.id, self.context, event) if slot else None
         if grant is not None and grant.dropped:
             self._record(spec.name, event, due, "dropped", at=at, error=grant.reason)
             self.running = None
             return
+        failed: ActivityError | None = None
         try:
-            outcome = await workflow.execute_activity(
-                f"{self.d.name}.{spec.name}",
+            outcome = await self._execute(
+                spec, event, f"{self.d.name}.{spec.name}", f"{spec.name} ({event.name})",
                 AgentHandlerInput(agent=self.d.name, handler=spec.name, agent_id=self.id,
                                   context=self.context, event=event, due=due),
-                result_type=AgentHandlerOutcome,
-                start_to_close_timeout=spec.timeout or defaults.step_timeout,
-                heartbeat_timeout=defaults.heartbeat_timeout,
-                retry_policy=retry,
-                summary=f"{spec.name} ({event.name})",
                 priority=slot.priority(self.context, event) if slot else Priority.default,
             )
         except ActivityError as err:
-            cause = err.cause
-            message = getattr(cause, "message", None) or str(cause or err)
-            self._record(spec.name, event, due, "failed", at=at, error=message)
+            failed = err
+            failure = failure_of(err.cause, str(err))
+            record = self._record(spec.name, event, due, "failed", at=at,
+                                  error=failure["message"])
         else:
-            self.context = outcome.context
-            for name in outcome.claims:
-                self._on_claim(name)
+            self._apply(outcome)
             self._record(spec.name, event, due, "ran" if outcome.ran else "skipped", at=at)
-            if outcome.complete:
-                self.completing = True
         finally:
             if slot is not None:
                 await slot.release()
             self.running = None
             self.handled += 1
+        # A call cancelled with the agent is not a failure. patched() only where a hook
+        # would run: histories without one never meet the marker.
+        if (failed is not None and spec.on_failure is not None
+                and not isinstance(failed.cause, CancelledError) and workflow.patched(PATCH)):
+            record.on_failure = await self._hook(spec, event, due, failure)
+
+    async def _execute(self, spec: AgentHandlerDefinition, event: EventWire, activity: str,
+                       summary: str, data: AgentHandlerInput,
+                       priority: Priority = Priority.default) -> AgentHandlerOutcome:
+        retry = spec.retry.to_policy() if spec.retry else RetryPolicy(
+            maximum_attempts=defaults.infrastructure_attempts)
+        return await workflow.execute_activity(
+            activity, data, result_type=AgentHandlerOutcome,
+            start_to_close_timeout=spec.timeout or defaults.step_timeout,
+            heartbeat_timeout=defaults.heartbeat_timeout, retry_policy=retry,
+            summary=summary, priority=priority,
+        )
+
+    async def _hook(self, spec: AgentHandlerDefinition, event: EventWire,
+                    due: datetime | None,
+                    failure: dict[str, Any]) -> Literal["ran", "failed"]:
+        """Run the handler's on_failure hook (agents/_failure.py); ``ran`` or ``failed``."""
+        assert spec.on_failure is not None
+        self.running = f"{spec.name}{HOOK_SUFFIX}"
+        workflow.set_current_details(f"Agent {self.d.name} for {self.key}: {spec.name} failed; "
+                                     f"running on_failure {hook_label(spec.on_failure)}")
+        try:
+            outcome = await self._execute(
+                spec, event, hook_activity(self.d.name, spec.name),
+                f"{spec.name} on_failure ({event.name})",
+                AgentHandlerInput(agent=self.d.name, handler=spec.name, agent_id=self.id,
+                                  context=self.context, event=event, due=due,
+                                  failure=failure),
+            )
+        except ActivityError as err:
+            # The agent lives on either way; the hook's own error is logged.
+            workflow.logger.warning("on_failure hook of %s.%s failed: %s", self.d.name,
+                                    spec.name, failure_of(err.cause, str(err))["message"])
+            return "failed"
+        else:
+            self._apply(outcome)
+            return "ran"
+        finally:
+            self.running = None
+
+    def _apply(self, outcome: AgentHandlerOutcome) -> None:
+        self.context = outcome.context
+        for name in outcome.claims:
+            self._on_claim(name)
+        if outcome.complete:
+            self.completing = True
 
     def _record(self, handler: str, event: EventWire, due: datetime | None, outcome: str, *,
-                at: datetime | None = None, error: str | None = None) -> None:
-        self.history.append(HandlerRecord(
+                at: datetime | None = None, error: str | None = None) -> HandlerRecord:
+        record = HandlerRecord(
             handler=handler, event=event.name, event_id=event.id, at=at or workflow.now(),
             due=due, outcome=outcome, error=error,  # type: ignore[arg-type]
-        ))
+        )
+        self.history.append(record)
         if len(self.history) > 2 * HISTORY_LIMIT:
             del self.history[:-HISTORY_LIMIT]
+        return record
 
     # ── the end ─────────────────────────────────────────────────────────────────────
 

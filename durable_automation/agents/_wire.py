@@ -96,6 +96,8 @@ class HandlerRecord(_Wire):
     Attributes:
         outcome: ``ran``, ``skipped`` (condition or match false), ``failed``,
             or ``dropped`` (its event was cancelled before it was due).
+        on_failure: For a failed call of a handler with a hook: whether the hook ``ran``
+            or ``failed`` (``None``: no hook ran).
     """
 
     handler: str
@@ -105,6 +107,7 @@ class HandlerRecord(_Wire):
     due: datetime | None = None
     outcome: Literal["ran", "skipped", "failed", "dropped"] = "ran"
     error: str | None = None
+    on_failure: Literal["ran", "failed"] | None = None
 
 
 class AgentStart(_Wire):
@@ -139,7 +142,8 @@ class AgentState(_Wire):
 
 
 class AgentHandlerInput(_Wire):
-    """What the handler activity receives."""
+    """What the handler activity receives (``failure``: set only for an ``on_failure`` hook
+    call, ``{"message", "type"}`` of the handler's failure)."""
 
     agent: str
     handler: str
@@ -147,6 +151,7 @@ class AgentHandlerInput(_Wire):
     context: dict[str, Any]
     event: EventWire | None = None
     due: datetime | None = None
+    failure: dict[str, Any] | None = None
 
 
 class AgentHandlerOutcome(_Wire):

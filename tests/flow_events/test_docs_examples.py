@@ -13,6 +13,7 @@ from tests.helpers.docs_examples import printed_by, run_example
 @pytest.mark.parametrize(("page", "script"), [
     ("cancel-on.md", "cancel_on_reservations.py"),
     ("failure-hooks.md", "failure_hooks.py"),
+    ("failure-hooks.md", "agent_failure_hooks.py"),
 ])
 def test_the_example_prints_what_the_page_says(page: str, script: str, tmp_path: Path) -> None:
     assert run_example(page, script, tmp_path) == printed_by(page, script)

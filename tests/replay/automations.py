@@ -114,15 +114,22 @@ class Stay:
         ctx.reminded = True
 
 
+def _record_agent_failure(ctx: Any, event: Any, error: Any) -> None:
+    SEEN.append(("agent_failure", error.reason))
+
+
 @agent("replay_fragile", spawn_on="replay_fragile_opened", match={"item": "{{ ctx.item }}"})
 class Fragile:
-    """``risky`` raises (recorded as failed; the agent lives on), ``note`` counts notes."""
+    """``risky`` raises (recorded as failed; the agent lives on), ``note`` counts notes.
+
+    ``on_failure`` was added after ``agent_handler_failed.json`` was recorded: that
+    history must replay without the hook (patch ``da-agent-on-failure``)."""
 
     class Context(BaseModel):
         item: int
         notes: int = 0
 
-    @handler("replay_fragile_risky")
+    @handler("replay_fragile_risky", on_failure=_record_agent_failure)
     def risky(self, ctx: Context) -> None:
         raise RuntimeError("risky failed")
 

@@ -120,17 +120,20 @@ def agent_offset(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
 
 
 def agent_failure(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
-    """An agent whose handler fails for good, then handles another event."""
-    data = {"item": 1}
+    """An agent whose handler fails for good (its on_failure hook runs), then handles
+    another event. (``agent_handler_failed.json`` came from this scenario at ``f0a191f``,
+    before the hook existed, with ``item`` 1.)"""
+    data = {"item": 2}
     [run] = engine.emit("replay_fragile_opened", data=data)
     engine.emit("replay_fragile_risky", data=data)
     tm.settle()
     engine.emit("replay_fragile_note", data=data)
     tm.settle()
     state = run.agent_state()  # type: ignore[attr-defined]
-    assert [(r.handler, r.outcome) for r in state.history] == [
-        ("risky", "failed"), ("note", "ran")], state.history
-    save("agent_handler_failed", run.id)
+    assert [(r.handler, r.outcome, r.on_failure) for r in state.history] == [
+        ("risky", "failed", "ran"), ("note", "ran", None)], state.history
+    assert ("agent_failure", "RuntimeError: risky failed") in automations.SEEN
+    save("agent_on_failure_hook_ran", run.id)
 
 
 def debounce(tm: TimeMachine, save: Callable[[str, str], None]) -> None:

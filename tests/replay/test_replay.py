@@ -44,7 +44,8 @@ def test_histories_were_recorded() -> None:
         "debounce_after_flush", "debounced_handler_batch", "timer_ticks_then_stopped",
         "delayed_task_mid_delay", "delayed_task_completed", "schedule_started_task_run",
         "scheduled_event_mid_wait", "cancel_on_run_cancelled", "cancel_on_index_after_event",
-        "on_failure_hook_ran", "batch_two_batches",
+        "on_failure_hook_ran", "batch_two_batches", "agent_handler_failed",
+        "agent_on_failure_hook_ran",
     } <= names
 
 
@@ -88,6 +89,16 @@ def test_altered_workflow_fails_replay() -> None:
         # Unsandboxed: the sandbox would re-import this test module and what it imports.
         _replay(history, Replayer(workflows=[_DelayedWithoutItsSleep],
                                   workflow_runner=UnsandboxedWorkflowRunner()))
+
+
+def test_agent_on_failure_is_behind_its_patch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent whose handler failed before ``on_failure=`` existed replays without the
+    hook (``replay_fragile.risky`` has one today); without the patch it would not."""
+    history = load(HISTORIES / "agent_handler_failed.json")
+    _replay(history, replayer())
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    with pytest.raises(NondeterminismError):
+        _replay(history, replayer())
 
 
 def test_recorder_records_a_replayable_history(tmp_path: Path) -> None:
