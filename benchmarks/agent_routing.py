@@ -22,16 +22,14 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import timedelta
 from types import SimpleNamespace
 
+from bench_harness import add_worker_option, serve_if_worker, worker_process
 from pydantic import BaseModel
 
 from durable_automation import engine
 from durable_automation.agents import _router as _agent_router
 from durable_automation.agents import agent, handler
-from durable_automation.devserver import DevServer
-from durable_automation.worker import AutomationWorker
 
 # Temporal keeps the mutable state of recently used workflows in a cache (512 by
 # default); a cluster hosting N live agents sizes it for them, as we do here, so that
@@ -109,50 +107,20 @@ async def quiesce(first: int, last: int) -> None:
     await asyncio.sleep(3)
 
 
-async def run_worker(address: str, task_queue: str) -> None:
-    """Worker mode: a separate process, so its CPU does not share our GIL."""
-    from temporalio.client import Client
-
-    from durable_automation._client.connect import data_converter
-
-    client = await Client.connect(address, data_converter=data_converter())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    import signal
-
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    await AutomationWorker(client, task_queue, bind_engine=False,
-                           graceful_shutdown=timedelta(seconds=1)).run_until(stop)
-
-
 async def main(small: int, large: int, events: int, judge: str = "both") -> int:
-    server = DevServer(ui=False, dynamic_config=SERVER_CONFIG)
-    server.start()
-    task_queue = f"bench-{uuid.uuid4().hex[:6]}"
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--worker", server.address, task_queue)
-    try:
-        client = await server.connect()
-        previous = engine.bind(client, task_queue, asyncio.get_running_loop())
-        try:
-            t = time.perf_counter()
-            await spawn(0, small)
-            await quiesce(0, small)
-            print(f"spawned {small} agents in {time.perf_counter() - t:.1f}s")
-            await measure(small, min(20, events // 2))  # warm-up: connections, caches
-            small_full, small_hook = await measure(small, events)
-            t = time.perf_counter()
-            await spawn(small, large)
-            await quiesce(small, large)
-            print(f"spawned {large - small} more agents in {time.perf_counter() - t:.1f}s")
-            await measure(large, min(20, events // 2))
-            large_full, large_hook = await measure(large, events)
-        finally:
-            engine.restore(previous)
-    finally:
-        worker.terminate()
-        await worker.wait()
-        server.stop()
+    async with worker_process(__file__, SERVER_CONFIG):
+        t = time.perf_counter()
+        await spawn(0, small)
+        await quiesce(0, small)
+        print(f"spawned {small} agents in {time.perf_counter() - t:.1f}s")
+        await measure(small, min(20, events // 2))  # warm-up: connections, caches
+        small_full, small_hook = await measure(small, events)
+        t = time.perf_counter()
+        await spawn(small, large)
+        await quiesce(small, large)
+        print(f"spawned {large - small} more agents in {time.perf_counter() - t:.1f}s")
+        await measure(large, min(20, events // 2))
+        large_full, large_hook = await measure(large, events)
     print(f"{'live agents':>12} {'emit (median)':>15} {'agent hook (median)':>21}")
     print(f"{small:>12} {small_full * 1000:>12.2f} ms {small_hook * 1000:>18.2f} ms")
     print(f"{large:>12} {large_full * 1000:>12.2f} ms {large_hook * 1000:>18.2f} ms")
@@ -173,10 +141,7 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--judge", choices=("both", "hook"), default="both",
                         help="which ratios must meet the aim (default: both)")
-    parser.add_argument("--worker", nargs=2, metavar=("ADDRESS", "TASK_QUEUE"),
-                        help=argparse.SUPPRESS)
+    add_worker_option(parser)
     args = parser.parse_args()
-    if args.worker:
-        asyncio.run(run_worker(*args.worker))
-        sys.exit(0)
+    serve_if_worker(args)
     sys.exit(asyncio.run(main(args.small, args.large, args.events, args.judge)))

@@ -19,45 +19,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pydantic import BaseModel
-from raw_five_steps import RawFiveSteps, raw_step, work
+import bench_automations  # noqa: F401 - registers our side (bench_five_steps_regular)
+from raw_baselines import RawFiveActivities, raw_step
 from temporalio.worker import Worker
 
-from durable_automation import complete, engine, get_context, goto, step
-from durable_automation import workflow as da_workflow
+from durable_automation import engine
 from durable_automation.devserver import DevServer
 from durable_automation.worker import AutomationWorker, sandbox_runner
-
-
-@da_workflow("bench_five_steps")
-class FiveSteps:
-    class Context(BaseModel):
-        n: int = 0
-
-    @step(start=True)
-    def s1(self):
-        get_context().n = work(get_context().n)
-        return goto(self.s2)
-
-    @step()
-    def s2(self):
-        get_context().n = work(get_context().n)
-        return goto(self.s3)
-
-    @step()
-    def s3(self):
-        get_context().n = work(get_context().n)
-        return goto(self.s4)
-
-    @step()
-    def s4(self):
-        get_context().n = work(get_context().n)
-        return goto(self.s5)
-
-    @step()
-    def s5(self):
-        get_context().n = work(get_context().n)
-        return complete(n=get_context().n)
 
 
 async def batch(start_one, runs: int, concurrency: int) -> float:
@@ -79,18 +47,18 @@ async def main(runs: int, concurrency: int, rounds: int) -> None:
         client = await server.connect()
         ours_q, raw_q = f"bench-da-{uuid.uuid4().hex[:6]}", f"bench-raw-{uuid.uuid4().hex[:6]}"
         with ThreadPoolExecutor(100) as pool:
-            raw_worker = Worker(client, task_queue=raw_q, workflows=[RawFiveSteps],
+            raw_worker = Worker(client, task_queue=raw_q, workflows=[RawFiveActivities],
                                 activities=[raw_step], activity_executor=pool,
                                 workflow_runner=sandbox_runner())
             async with AutomationWorker(client, ours_q), raw_worker:
 
                 async def ours() -> None:
-                    run = await engine.astart("bench_five_steps")
+                    run = await engine.astart("bench_five_steps_regular")
                     assert (await run.aresult())["n"] == 5
 
                 async def raw() -> None:
                     result = await client.execute_workflow(
-                        RawFiveSteps.run, id=f"raw-{uuid.uuid4().hex}", task_queue=raw_q)
+                        RawFiveActivities.run, id=f"raw-{uuid.uuid4().hex}", task_queue=raw_q)
                     assert result == 5
 
                 await batch(ours, 10, concurrency)  # warm up both
