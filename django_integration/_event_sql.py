@@ -131,6 +131,17 @@ def _insert_template(
 
 
 def _converter(field: Any, connection: BaseDatabaseWrapper) -> Callable[[Any], Any]:
+    if field.get_internal_type() == "DateTimeField":
+        adapt = connection.ops.adapt_datetimefield_value
+
+        def convert_datetime(value: Any) -> Any:
+            # An aware datetime needs only the backend's adaptation; anything else takes
+            # the field's whole path (naive-datetime warning, parsing a string).
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                return adapt(value)
+            return field.get_db_prep_save(value, connection)
+        return convert_datetime
+
     def convert(value: Any) -> Any:
         return field.get_db_prep_save(value, connection)
     return convert
@@ -155,6 +166,26 @@ def _insert_sql(connection: BaseDatabaseWrapper, count: int) -> str:
     rows = ", ".join([_row_sql[connection.alias]] * count)
     return (f"INSERT INTO {quote(_TABLE)} ({columns}) VALUES {rows} "
             f"ON CONFLICT DO NOTHING RETURNING {quote('name')}, {quote('id')}")
+
+
+_empty_json: dict[str, Any] = {}  # per database alias: ``{}`` as the driver takes it
+
+
+def _convert(key: str, value: Any, convert: Callable[[Any], Any], converted: dict[Any, Any],
+             connection: BaseDatabaseWrapper) -> Any:
+    if key == "data":
+        if value:
+            return convert(value)
+        empty = _empty_json.get(connection.alias)
+        if empty is None:  # most events carry no data: convert ``{}`` once per database
+            empty = _empty_json[connection.alias] = convert({})
+        return empty
+    if isinstance(value, datetime):
+        result = converted.get(value)
+        if result is None:
+            result = converted[value] = convert(value)
+        return result
+    return convert(value)
 
 
 def insert_rows(connection: BaseDatabaseWrapper, rows: list[dict[str, Any]],
@@ -183,6 +214,9 @@ def insert_rows(connection: BaseDatabaseWrapper, rows: list[dict[str, Any]],
         sql = sql_of[(len(rows), direct)] = sql.replace("%s", "?") if direct else sql
     params: list[Any] = []
     stamp = _DATETIME.get_db_prep_save(now, connection)  # created_at and updated_at
+    # Django's field conversions cost more than the INSERT they feed, so each distinct
+    # value is converted once: an immediate event's ``at`` is ``now``, the stamp.
+    converted: dict[Any, Any] = {now: stamp}
     for row in rows:
         for key, constant, convert in bound:
             if constant is not _VARIES:
@@ -192,7 +226,7 @@ def insert_rows(connection: BaseDatabaseWrapper, rows: list[dict[str, Any]],
             elif convert is None:
                 params.append(row[key])
             else:
-                params.append(convert(row[key]))
+                params.append(_convert(key, row[key], convert, converted, connection))
     if direct:
         return {name: pk for name, pk in _fetch_direct(connection, sql, params)}
     with connection.cursor() as cursor:

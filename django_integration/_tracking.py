@@ -236,8 +236,7 @@ def _sync(tracked: _Tracked, instance: models.Model, created: bool,
         return []
     using = connection.alias
     if plan.new_rows:
-        content_type = ContentType.objects.db_manager(using).get_for_model(
-            tracked.model, for_concrete_model=True)
+        content_type = _content_types(using).get_for_model(tracked.model, for_concrete_model=True)
         for new in plan.new_rows:
             new.update(entity_type=label, entity_id=pk, content_type=content_type.pk)
     if plan.writes() > 1:
@@ -255,6 +254,19 @@ def _sync(tracked: _Tracked, instance: models.Model, created: bool,
         changed += _sync(again, instance, False, connection,
                          [evaluated[d.name] for d in again.definitions], state, retrying=True)
     return changed
+
+
+_managers: dict[str, Any] = {}
+
+
+def _content_types(using: str) -> Any:
+    """``ContentType.objects`` bound to ``using``, made once: ``db_manager`` copies the
+    manager on every call (its cache of content types is shared, so clearing it still
+    works)."""
+    manager = _managers.get(using)
+    if manager is None:
+        manager = _managers[using] = ContentType.objects.db_manager(using)
+    return manager
 
 
 def _deliver_on_commit(ids: list[int], using: str, state: _Transaction | None) -> None:

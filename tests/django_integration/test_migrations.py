@@ -1,4 +1,5 @@
-"""Migration 0002 carries the rows already in an outbox over to the new delivery design."""
+"""Migrations carry the rows already in an outbox over: 0002 to the new delivery design,
+0003 to one index instead of three."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
@@ -72,3 +73,39 @@ def test_0002_keeps_waiting_rows_deliverable_and_resolves_duplicates(at_0001, de
     assert row.status == EventStatus.OCCURRED and not row.needs_delivery
     eventually(lambda: Effect.objects.filter(automation="tb_booking_paid_handler").exists(),
                timeout=20)
+
+
+AT_0002 = [(APP, "0002_delivery_attempts_and_uniqueness")]
+AT_0003 = [(APP, "0003_one_live_index")]
+
+
+def test_0003_keeps_every_row_and_the_same_uniqueness(at_0001):
+    executor = MigrationExecutor(connection)
+    executor.migrate(AT_0002)
+    old = executor.loader.project_state(AT_0002).apps.get_model(APP, "Event")
+    booking = Booking.objects.create(ref="M-3")
+    now = timezone.now()
+    common = {"entity_type": "testapp.booking", "entity_id": str(booking.pk), "at": now}
+    kept = [
+        old.objects.create(name="paid", status="occurred", **common),
+        old.objects.create(name="paid", status="cancelled", **common),
+        old.objects.create(name="paid", status="cancelled", **common),
+        old.objects.create(name="due", scheduled=True, status="scheduled", **common),
+        old.objects.create(name="due", scheduled=True, status="occurred", **common),
+        old.objects.create(name="due", scheduled=True, status="occurred", **common),
+    ]
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(AT_0003)
+
+    rows = Event.objects.filter(entity_id=str(booking.pk)).order_by("id")
+    assert [(r.pk, r.name, r.status) for r in rows] == [(r.pk, r.name, r.status) for r in kept]
+    # What the two partial constraints refused, the one index refuses...
+    for live in ({"name": "paid", "status": "pending"},
+                 {"name": "due", "scheduled": True, "status": "scheduled"}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Event.objects.create(**{**common, **live})
+    # ...and what they allowed, it allows: more rows that are not live.
+    Event.objects.create(name="paid", status="cancelled", **common)
+    Event.objects.create(name="due", scheduled=True, status="cancelled", **common)
+    Event.objects.create(name="due", scheduled=True, status="failed", **common)
