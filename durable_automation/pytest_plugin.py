@@ -201,33 +201,15 @@ def dev_worker(temporal_dev_server: DevServer) -> Iterator[DevWorker]:
     """A worker for all registered automations on the dev server; ``engine`` uses it."""
     from datetime import timedelta
 
-    from ._client.engine import engine
-    from ._core.runtime import LoopThread
-    from .worker import AutomationWorker
+    from .worker import worker_on_thread
 
-    server = temporal_dev_server
     task_queue = f"test-{uuid.uuid4().hex[:8]}"
-    runner = LoopThread("durable-automation-dev-worker")
-
-    async def start() -> AutomationWorker:
-        client = await server.connect()
-        worker = AutomationWorker(client, task_queue, bind_engine=False,
-                                  graceful_shutdown=timedelta(seconds=2))
-        return await worker.__aenter__()
-
-    worker = runner.run(start())
-    client = worker.client
-    previous = engine.bind(client, task_queue, runner.loop)
-    handle = DevWorker(server, task_queue)
-    handle.client = client
-    try:
+    with worker_on_thread(temporal_dev_server, task_queue,
+                          thread_name="durable-automation-dev-worker",
+                          graceful_shutdown=timedelta(seconds=2)) as worker:
+        handle = DevWorker(temporal_dev_server, task_queue)
+        handle.client = worker.client
         yield handle
-    finally:
-        engine.restore(previous)
-        try:
-            runner.run(worker.__aexit__(None, None, None), timeout=60)
-        finally:
-            runner.stop()
 
 
 @pytest.fixture

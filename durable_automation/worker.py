@@ -5,7 +5,8 @@ This module puts the pieces together: it imports every built-in concept package
 and components the worker assembly (``_worker``) then serves.
 
 ``durable-automation worker`` and ``python -m worker`` call :func:`run_worker`;
-``time_machine()`` and the dev stack use :class:`AutomationWorker` directly.
+``time_machine()`` and the dev stack use :class:`AutomationWorker` directly; the
+``dev_worker`` pytest fixture and tests' own servers use :func:`worker_on_thread`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
@@ -25,11 +27,16 @@ from temporalio.worker import WorkerDeploymentConfig
 # imported, so a worker built here runs them all, whatever the user's code imports.
 from . import agents, events, flow, scheduler, timers, workflows  # noqa: F401
 from ._client.connect import connect
+from ._client.engine import engine
 from ._core.registry import import_automation_modules, registry
+from ._core.runtime import LoopThread
 from ._core.settings import Settings, get_settings
 from ._worker.assembly import AutomationWorker, replayer, sandbox_runner, workflow_classes
 from ._worker.health import WorkerHealth
 from .exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from .devserver import DevServer
 
 __all__ = ["AutomationWorker", "replayer", "run_worker", "sandbox_runner", "workflow_classes"]
 
@@ -92,6 +99,34 @@ async def _run(modules: Iterable[str], settings: Settings, stop: asyncio.Event |
         log.info("Shutting down: waiting up to %.0fs for running steps to finish",
                  settings.drain_timeout.total_seconds())
     log.info("Worker stopped")
+
+
+@contextlib.contextmanager
+def worker_on_thread(server: DevServer, task_queue: str, *, thread_name: str,
+                     graceful_shutdown: timedelta) -> Iterator[AutomationWorker]:
+    """A worker for every registered automation on ``server``'s ``task_queue``, on a loop
+    thread of its own, with ``engine`` bound to it; all undone on exit.
+
+    For sync code that needs a live worker beside it (the ``dev_worker`` pytest fixture,
+    tests with a dev server of their own): the worker's loop is not the caller's.
+    """
+    runner = LoopThread(thread_name)
+
+    async def start() -> AutomationWorker:
+        worker = AutomationWorker(await server.connect(), task_queue, bind_engine=False,
+                                  graceful_shutdown=graceful_shutdown)
+        return await worker.__aenter__()
+
+    worker = runner.run(start())
+    previous = engine.bind(worker.client, task_queue, runner.loop)
+    try:
+        yield worker
+    finally:
+        engine.restore(previous)
+        try:
+            runner.run(worker.__aexit__(None, None, None), timeout=60)
+        finally:
+            runner.stop()
 
 
 def versioning_options(settings: Settings) -> dict[str, Any]:

@@ -12,10 +12,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from durable_automation import engine
-from durable_automation._core.runtime import LoopThread
 from durable_automation.devserver import DevServer, free_port
-from durable_automation.worker import AutomationWorker
+from durable_automation.worker import worker_on_thread
 
 __all__ = ["own_server_with_worker"]
 
@@ -27,22 +25,10 @@ def own_server_with_worker(state: Path, name: str) -> Iterator[DevServer]:
     server = DevServer(db_file=state / "temporal.sqlite3", port=free_port(), ui=False,
                        log_file=state / "server.log")
     server.start()
-    runner = LoopThread(f"{name}-worker")
-    task_queue = f"{name}-{uuid.uuid4().hex[:8]}"
-
-    async def start() -> AutomationWorker:
-        worker = AutomationWorker(await server.connect(), task_queue, bind_engine=False,
-                                  graceful_shutdown=timedelta(seconds=1))
-        return await worker.__aenter__()
-
-    worker = runner.run(start())
-    previous = engine.bind(worker.client, task_queue, runner.loop)
     try:
-        yield server
+        with worker_on_thread(server, f"{name}-{uuid.uuid4().hex[:8]}",
+                              thread_name=f"{name}-worker",
+                              graceful_shutdown=timedelta(seconds=1)):
+            yield server
     finally:
-        engine.restore(previous)
-        try:
-            runner.run(worker.__aexit__(None, None, None), timeout=60)
-        finally:
-            runner.stop()
-            server.stop()
+        server.stop()
