@@ -20,8 +20,9 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 # Their worker components (signal hubs, timers, agent directories, limiters, batches)
 # are internal workflow types: bulk operations skip them, the check recognises them.
@@ -64,10 +65,13 @@ __all__ = [
 ]
 
 
-def _filter(automation: str | None, status: FilterStatus | None, step: str | None,
-            entity: str | None, started_after: datetime | None,
-            started_before: datetime | None, limit: int) -> RunFilter:
-    return RunFilter(automation, status, step, entity, started_after, started_before, limit)
+T = TypeVar("T")
+
+
+async def _with_client(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """``fn(client, *args)`` on the engine's loop, with the engine's client."""
+    client = await engine._aclient()
+    return await engine._on_loop(fn, client, *args)
 
 
 async def afind_runs(
@@ -89,9 +93,9 @@ async def afind_runs(
     Raises:
         ConfigurationError: A step or entity filter without ``SEARCH_ATTRIBUTES``.
     """
-    run_filter = _filter(automation, status, step, entity, started_after, started_before, limit)
-    client = await engine._aclient()
-    return await engine._on_loop(find, client, engine.task_queue, run_filter)
+    run_filter = RunFilter(automation, status, step, entity, started_after, started_before,
+                           limit)
+    return await _with_client(find, engine.task_queue, run_filter)
 
 
 def find_runs(**filters: Any) -> list[RunInfo]:
@@ -109,10 +113,9 @@ async def acancel_runs(
     Each is asked to cancel, as ``run.cancel()`` does. With ``dry_run`` nothing changes
     and the result lists what would be cancelled (``result.report()``).
     """
-    run_filter = _filter(automation, "running", step, entity, started_after, started_before,
-                         limit)
-    client = await engine._aclient()
-    return await engine._on_loop(bulk_cancel, client, engine.task_queue, run_filter, dry_run)
+    run_filter = RunFilter(automation, "running", step, entity, started_after,
+                           started_before, limit)
+    return await _with_client(bulk_cancel, engine.task_queue, run_filter, dry_run)
 
 
 def cancel_runs(**kwargs: Any) -> BulkResult:
@@ -131,10 +134,9 @@ async def aretry_runs(
     it had when the step began (its latest visit); the steps before are not repeated.
     With ``dry_run`` nothing changes and the result lists the step each would go back to.
     """
-    run_filter = _filter(automation, "failed", step, entity, started_after, started_before,
-                         limit)
-    client = await engine._aclient()
-    return await engine._on_loop(bulk_retry, client, engine.task_queue, run_filter, dry_run)
+    run_filter = RunFilter(automation, "failed", step, entity, started_after, started_before,
+                           limit)
+    return await _with_client(bulk_retry, engine.task_queue, run_filter, dry_run)
 
 
 def retry_runs(**kwargs: Any) -> BulkResult:
@@ -149,8 +151,7 @@ async def aretry_run(run_id: str, *, dry_run: bool = False) -> str:
     Raises:
         ResetError: The run has not failed, or has no step to go back to.
     """
-    client = await engine._aclient()
-    return await engine._on_loop(retry_one, client, run_id, dry_run)
+    return await _with_client(retry_one, run_id, dry_run)
 
 
 def retry_run(run_id: str, *, dry_run: bool = False) -> str:
@@ -161,8 +162,7 @@ def retry_run(run_id: str, *, dry_run: bool = False) -> str:
 async def acheck_stranded_runs(limit: int = 10_000) -> CheckReport:
     """Every run in flight on this task queue that the code registered here cannot carry
     on (see docs/deploy-safety.md). Run it with the code you are about to deploy."""
-    client = await engine._aclient()
-    return await engine._on_loop(find_stranded, client, engine.task_queue, limit)
+    return await _with_client(find_stranded, engine.task_queue, limit)
 
 
 def check_stranded_runs(limit: int = 10_000) -> CheckReport:
