@@ -213,7 +213,7 @@ def insert_rows(connection: BaseDatabaseWrapper, rows: list[dict[str, Any]],
         sql = _insert_sql(connection, len(rows))
         sql = sql_of[(len(rows), direct)] = sql.replace("%s", "?") if direct else sql
     params: list[Any] = []
-    stamp = _DATETIME.get_db_prep_save(now, connection)  # created_at and updated_at
+    stamp = _converter(_DATETIME, connection)(now)  # created_at and updated_at
     # Django's field conversions cost more than the INSERT they feed, so each distinct
     # value is converted once: an immediate event's ``at`` is ``now``, the stamp.
     converted: dict[Any, Any] = {now: stamp}
