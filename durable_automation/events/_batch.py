@@ -21,31 +21,22 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
-
 from .._core.batch import Batch
 from .._core.events import Event
 from .._core.hooks import call_wrapped
-from .._core.match import key_string
-from .._core.registry import registry
 from .._core.wire import EventWire
-from ..exceptions import DurableAutomationError, UnknownTaskError
-from ..timers._tasks import resolve_task, task, task_info, unregister_task
 from ._batch_workflow import BATCH_WORKFLOW, COLLECT_SIGNAL
 from ._debounce import (
     REMEMBER_IDS,
-    EventBatch,
-    _bounded,
-    _in_occurrence_order,
-    _render,
     _takes_one_argument,
+    dispatchers,
+    grouping_key,
     key_problems,
+    register_handler_task,
 )
 
 if TYPE_CHECKING:
@@ -109,18 +100,7 @@ def register_batched_task(handler: HandlerDefinition) -> None:
     Call before the handler itself is registered: re-registering the task forgets the
     name, which the handler then claims again.
     """
-    try:
-        existing = resolve_task(handler.name)
-    except UnknownTaskError:
-        existing = None
-    if existing is not None and isinstance(existing.fn, functools.partial) and (
-            existing.fn.func in (_dispatch, _adispatch)):
-        unregister_task(handler.name)  # this module re-imported, or the handler redefined
-    call: Callable[..., Any] = _adispatch if inspect.iscoroutinefunction(handler.fn) else _dispatch
-    dispatch: Any = functools.partial(call, handler.name)
-    dispatch.__module__ = handler.fn.__module__
-    dispatch.__qualname__ = handler.fn.__qualname__
-    task(handler.name, retry=handler.retry)(dispatch)
+    register_handler_task(handler, _dispatch, _adispatch)
 
 
 # ── when an event occurs (client side) ───────────────────────────────────────────
@@ -134,18 +114,7 @@ def batch_key_for(handler: HandlerDefinition, event: Event) -> str:
             the event does not have.
     """
     assert handler.batch is not None
-    key = handler.batch.key
-    try:
-        if key is None:
-            return "all"
-        if isinstance(key, str):
-            return _bounded(_render(key, event))
-        return _bounded(key_string(key(event)))
-    except Exception as exc:
-        raise DurableAutomationError(
-            f"The Batch key of handler {handler.name!r} failed for event {event.name!r} "
-            f"({event.id}): {type(exc).__name__}: {exc}"
-        ) from exc
+    return grouping_key(handler, event, handler.batch.key, "Batch key")
 
 
 async def acollect_batch(engine: Engine, handler: HandlerDefinition, event: Any,
@@ -201,31 +170,4 @@ def collector(debounced: Callable[..., Any]) -> Callable[..., Any]:
 
 # ── when a batch is called (worker side) ─────────────────────────────────────────
 
-
-def _batch(handler_name: str, items: list[Any]) -> tuple[HandlerDefinition, EventBatch]:
-    handler = registry.handlers.get(handler_name)
-    if handler is None or handler.batch is None:
-        raise ApplicationError(
-            f"Batched handler {handler_name!r} is not registered on this worker; import the "
-            "module that defines it in the worker (AUTOMATION_MODULES)",
-            type="UnknownAutomation", non_retryable=True,
-        )
-    try:
-        events = [Event.from_wire(EventWire.model_validate(item)) for item in items]
-    except ValueError as exc:
-        raise ApplicationError(f"{handler_name}: a collected event does not decode: {exc}",
-                               type="InvalidEvent", non_retryable=True) from None
-    info = task_info()
-    batch_id = f"{activity.info().workflow_run_id}:{info.tick}"
-    return handler, EventBatch(_in_occurrence_order(events), batch_id=batch_id,
-                               key=info.key or "", handler=handler_name)
-
-
-def _dispatch(handler_name: str, items: list[Any]) -> None:
-    handler, batch = _batch(handler_name, items)
-    handler.fn(batch)
-
-
-async def _adispatch(handler_name: str, items: list[Any]) -> None:
-    handler, batch = _batch(handler_name, items)
-    await handler.fn(batch)
+_dispatch, _adispatch = dispatchers("Batched", lambda h: h.batch is not None)

@@ -26,7 +26,7 @@ import functools
 import hashlib
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -212,24 +212,26 @@ def register_batch_task(handler: HandlerDefinition) -> None:
     Raises:
         RegistrationError: Another task or automation already has the handler's name.
     """
+    register_handler_task(handler, _dispatch, _adispatch)
+
+
+def register_handler_task(handler: HandlerDefinition, dispatch: Dispatch,
+                          adispatch: AsyncDispatch) -> None:
+    """Register the task (named like the handler) whose function calls ``dispatch`` (or,
+    for an async handler, ``adispatch``) with the handler's name and a call's items."""
     try:
         existing = resolve_task(handler.name)
     except UnknownTaskError:
         existing = None
-    if existing is not None and _is_dispatch(existing.fn):
+    if existing is not None and isinstance(existing.fn, functools.partial) and (
+            existing.fn.func in (dispatch, adispatch)):
         unregister_task(handler.name)  # this module re-imported, or the handler redefined
-    call: Callable[..., Any] = (
-        _adispatch if inspect.iscoroutinefunction(handler.fn) else _dispatch
-    )
-    dispatch: Any = functools.partial(call, handler.name)
+    call: Callable[..., Any] = adispatch if inspect.iscoroutinefunction(handler.fn) else dispatch
+    task_fn: Any = functools.partial(call, handler.name)
     # Same owner as the handler, so the name stays one automation's in the registry.
-    dispatch.__module__ = handler.fn.__module__
-    dispatch.__qualname__ = handler.fn.__qualname__
-    task(handler.name, retry=handler.retry)(dispatch)
-
-
-def _is_dispatch(fn: Any) -> bool:
-    return isinstance(fn, functools.partial) and fn.func in (_dispatch, _adispatch)
+    task_fn.__module__ = handler.fn.__module__
+    task_fn.__qualname__ = handler.fn.__qualname__
+    task(handler.name, retry=handler.retry)(task_fn)
 
 
 # ── when an event occurs (client side) ───────────────────────────────────────────
@@ -262,7 +264,13 @@ def debounce_key_for(handler: HandlerDefinition, event: Event) -> str:
         DurableAutomationError: The key function raised, or the template names a field
             the event does not have.
     """
-    key = handler.debounce_key
+    return grouping_key(handler, event, handler.debounce_key, "debounce_key")
+
+
+def grouping_key(handler: HandlerDefinition, event: Event, key: DebounceKey | None,
+                 label: str) -> str:
+    """``event``'s key by ``key`` (a template, a function, or ``None``: ``"all"``) for
+    ``handler``; ``label`` names the option in the error (runs user code)."""
     try:
         if key is None:
             return "all"
@@ -271,7 +279,7 @@ def debounce_key_for(handler: HandlerDefinition, event: Event) -> str:
         return _bounded(key_string(key(event)))
     except Exception as exc:
         raise DurableAutomationError(
-            f"The debounce_key of handler {handler.name!r} failed for event {event.name!r} "
+            f"The {label} of handler {handler.name!r} failed for event {event.name!r} "
             f"({event.id}): {type(exc).__name__}: {exc}"
         ) from exc
 
@@ -320,11 +328,15 @@ async def acollect_event(
 # ── when a window is flushed (worker side) ───────────────────────────────────────
 
 
-def _batch(handler_name: str, items: list[Any]) -> tuple[HandlerDefinition, EventBatch]:
+def handler_batch(handler_name: str, items: list[Any], *, kind: str,
+                  collects: Callable[[HandlerDefinition], bool],
+                  ) -> tuple[HandlerDefinition, EventBatch]:
+    """The handler and the batch a task call's ``items`` make; ``kind`` (``Debounced``,
+    ``Batched``) names what ``collects`` tells apart, in the error raised otherwise."""
     handler = registry.handlers.get(handler_name)
-    if handler is None or handler.debounce_window is None:
+    if handler is None or not collects(handler):
         raise ApplicationError(
-            f"Debounced handler {handler_name!r} is not registered on this worker; import the "
+            f"{kind} handler {handler_name!r} is not registered on this worker; import the "
             "module that defines it in the worker (AUTOMATION_MODULES)",
             type="UnknownAutomation", non_retryable=True,
         )
@@ -354,11 +366,24 @@ def _in_occurrence_order(events: list[Event]) -> list[Event]:
         return events
 
 
-def _dispatch(handler_name: str, items: list[Any]) -> None:
-    handler, batch = _batch(handler_name, items)
-    handler.fn(batch)
+Dispatch = Callable[[str, list[Any]], None]
+AsyncDispatch = Callable[[str, list[Any]], Awaitable[None]]
 
 
-async def _adispatch(handler_name: str, items: list[Any]) -> None:
-    handler, batch = _batch(handler_name, items)
-    await handler.fn(batch)
+def dispatchers(kind: str, collects: Callable[[HandlerDefinition], bool],
+                ) -> tuple[Dispatch, AsyncDispatch]:
+    """The task functions (for sync and for async handlers) that call a handler of
+    ``kind`` with the batch its items make (see :func:`handler_batch`)."""
+
+    def dispatch(handler_name: str, items: list[Any]) -> None:
+        handler, batch = handler_batch(handler_name, items, kind=kind, collects=collects)
+        handler.fn(batch)
+
+    async def adispatch(handler_name: str, items: list[Any]) -> None:
+        handler, batch = handler_batch(handler_name, items, kind=kind, collects=collects)
+        await handler.fn(batch)
+
+    return dispatch, adispatch
+
+
+_dispatch, _adispatch = dispatchers("Debounced", lambda h: h.debounce_window is not None)
