@@ -27,6 +27,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from .._core.defaults import format_duration
     from .._core.wire import STATE_QUERY, RunState
+    from ..timers._collect import new_item_id, seconds
     from ..timers._tasks import RUN_TASK_ACTIVITY, TaskCall
     from ..timers._workflows import run_task_options
 
@@ -34,13 +35,6 @@ __all__ = ["BATCH_WORKFLOW", "COLLECT_SIGNAL", "BatchWorkflow"]
 
 BATCH_WORKFLOW = "durable_automation.batch"
 COLLECT_SIGNAL = "collect"
-_SEEN_LIMIT = 20_000
-
-
-def _seconds(value: Any) -> timedelta | None:
-    if isinstance(value, (int, float)) and value > 0:
-        return timedelta(seconds=float(value))
-    return None
 
 
 @workflow.defn(name=BATCH_WORKFLOW)
@@ -62,20 +56,17 @@ class BatchWorkflow:
     def collect(self, message: dict[str, Any]) -> None:
         """Add one event (``{"id", "item", "max_size", "timeout", "linger"}``)."""
         # Raw dict on purpose: a payload that does not decode must not fail the task.
-        item_id = str(message.get("id", ""))
-        if not item_id or item_id in self._seen:
+        item_id = new_item_id(self._seen, message)
+        if item_id is None:
             return
-        self._seen[item_id] = None
-        if len(self._seen) > _SEEN_LIMIT:
-            self._seen.pop(next(iter(self._seen)))
         self._buffer.append({"id": item_id, "item": message.get("item"),
                              "arrived": workflow.now().isoformat()})
         self._configured = True
         size = message.get("max_size")
         if isinstance(size, int) and size > 0:
             self._max_size = size
-        self._timeout = _seconds(message.get("timeout")) or self._timeout
-        self._linger = _seconds(message.get("linger")) or self._linger
+        self._timeout = seconds(message.get("timeout")) or self._timeout
+        self._linger = seconds(message.get("linger")) or self._linger
 
     @workflow.run
     async def run(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +81,7 @@ class BatchWorkflow:
         if not self._configured:  # no event came with this start: the spec's settings
             if isinstance(spec.get("max_size"), int) and spec["max_size"] > 0:
                 self._max_size = spec["max_size"]
-            self._timeout = _seconds(spec.get("timeout")) or self._timeout
+            self._timeout = seconds(spec.get("timeout")) or self._timeout
         while True:
             await workflow.wait_condition(lambda: bool(self._buffer))
             await self._fill()

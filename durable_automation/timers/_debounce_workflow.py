@@ -31,6 +31,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from .._core.defaults import format_duration
     from .._core.wire import STATE_QUERY, RunState
+    from ._collect import new_item_id, seconds
     from ._tasks import RUN_TASK_ACTIVITY, TaskCall
     from ._wire import DEBOUNCE_WORKFLOW, DebounceSpec, DebounceStatus
     from ._workflows import run_task_options
@@ -38,8 +39,6 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["COLLECT_SIGNAL", "DebounceWorkflow"]
 
 COLLECT_SIGNAL = "collect"
-# Ids of items already taken, kept so a repeated delivery is recognised.
-_SEEN_LIMIT = 20_000
 
 
 @workflow.defn(name=DEBOUNCE_WORKFLOW)
@@ -63,21 +62,18 @@ class DebounceWorkflow:
     def collect(self, message: dict[str, Any]) -> None:
         """Add one item (``{"id", "item", "window"?, "max_wait"?}``) to the open window."""
         # Raw dict on purpose: a payload that does not decode must not fail the task.
-        item_id = str(message.get("id", ""))
-        if not item_id or item_id in self._seen:
+        item_id = new_item_id(self._seen, message)
+        if item_id is None:
             return
-        self._seen[item_id] = None
-        if len(self._seen) > _SEEN_LIMIT:
-            self._seen.pop(next(iter(self._seen)))
         if not self._buffer:
             self._window_started = workflow.now()
         self._buffer.append({"id": item_id, "item": message.get("item")})
         self._arrivals += 1
-        self._window = _seconds(message.get("window")) or self._window
+        self._window = seconds(message.get("window")) or self._window
         if "max_wait" in message:
-            self._max_wait = _seconds(message.get("max_wait"))
+            self._max_wait = seconds(message.get("max_wait"))
         if "linger" in message:
-            self._linger = _seconds(message.get("linger"))
+            self._linger = seconds(message.get("linger"))
 
     @workflow.run
     async def run(self, spec: DebounceSpec) -> DebounceStatus:
@@ -162,9 +158,3 @@ class DebounceWorkflow:
     def _state(self) -> RunState:
         return RunState(automation=DEBOUNCE_WORKFLOW, step=None,
                         phase="running" if self._flushing else "waiting")
-
-
-def _seconds(value: Any) -> timedelta | None:
-    if isinstance(value, (int, float)) and value > 0:
-        return timedelta(seconds=float(value))
-    return None
