@@ -8,6 +8,7 @@ import dataclasses
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
+from typing import Any
 
 import pytest
 from django.core.checks import Error
@@ -73,27 +74,16 @@ def test_parked_run_memo_and_the_check_against_changed_code(dev_worker):
     }
     assert check_stranded_runs().ok  # the code it parked under
 
-    def renamed_remind_and_new_required_field() -> type:
-        @workflow(NAME)
-        class Parked:
-            class Context(BaseModel):
-                guest: str
-                nights: int  # new, required: old Contexts lack it
+    class NeedsNights(BaseModel):
+        guest: str
+        nights: int  # new, required: old Contexts lack it
 
-            @step(start=True)
-            def await_docs(self) -> object:
-                return wait("ops:docs", timeout=3600, on_timeout="send_reminder", then="review")
+    class Nights(BaseModel):
+        guest: str
+        nights: int = 1
 
-            @step
-            def review(self) -> object:
-                return complete()
-
-            @step
-            def send_reminder(self) -> object:
-                return complete()
-
-        return Parked
-
+    renamed_remind_and_new_required_field = _parked_variant(remind="send_reminder",
+                                                            context=NeedsNights)
     with deployed(renamed_remind_and_new_required_field):
         report = check_stranded_runs()
         [stranded] = [s for s in report.stranded if s.id == run_id]
@@ -113,27 +103,7 @@ def test_parked_run_memo_and_the_check_against_changed_code(dev_worker):
         with pytest.raises(SystemCheckError, match=r"durable_automation\.E007"):
             call_command("check", "--deploy", "--tag", "durable_automation")
 
-    def fixed() -> type:
-        @workflow(NAME, renamed_steps={"remind": "send_reminder"})
-        class Parked:
-            class Context(BaseModel):
-                guest: str
-                nights: int = 1
-
-            @step(start=True)
-            def await_docs(self) -> object:
-                return wait("ops:docs", timeout=3600, on_timeout="send_reminder", then="review")
-
-            @step
-            def review(self) -> object:
-                return complete()
-
-            @step
-            def send_reminder(self) -> object:
-                return complete()
-
-        return Parked
-
+    fixed = _parked_variant({"remind": "send_reminder"}, remind="send_reminder", context=Nights)
     with deployed(fixed):
         assert run_id not in {s.id for s in check_stranded_runs().stranded}
     with deployed(lambda: object):  # the automation is gone
@@ -149,26 +119,6 @@ def test_current_step_gone_and_large_context(dev_worker):
     memo = _memo(big.id)["da_park"]
     assert memo["context"] is None and memo["context_fields"] == ["blob", "count"]
 
-    def docs_step_renamed() -> type:
-        @workflow(NAME)
-        class Parked:
-            class Context(BaseModel):
-                guest: str = "?"
-
-            @step(start=True)
-            def collect_docs(self) -> object:
-                return complete()
-
-            @step
-            def review(self) -> object:
-                return complete()
-
-            @step
-            def remind(self) -> object:
-                return complete()
-
-        return Parked
-
     def big_needs_more() -> type:
         @workflow("ops_big_context")
         class Big:
@@ -183,6 +133,7 @@ def test_current_step_gone_and_large_context(dev_worker):
 
         return Big
 
+    docs_step_renamed = _parked_variant(start="collect_docs")
     with deployed(docs_step_renamed), deployed(big_needs_more, "ops_big_context"):
         stranded = {s.id: s.describe() for s in check_stranded_runs().stranded}
     assert "its current step 'await_docs' no longer exists" in stranded[run_id]
@@ -205,7 +156,7 @@ def test_renamed_step_carries_a_parked_run_on(dev_worker):
     exists, and its workflow task would fail forever."""
     run_id = _parked("13")
 
-    review_renamed = _parked_steps_renamed({"review": "approve"}, review="approve")
+    review_renamed = _parked_variant({"review": "approve"}, review="approve")
     with deployed(review_renamed):
         # The worker still caches the run: the step activity maps the old name.
         assert engine.get_run(run_id).signal("ops:docs")
@@ -228,28 +179,30 @@ def test_renamed_step_carries_a_parked_run_on(dev_worker):
         _replay(history)
 
 
-def _parked_steps_renamed(renamed_steps: dict[str, str], *, start: str = "await_docs",
-                          review: str = "review") -> Callable[[], type]:
-    """A build for :func:`deployed`: ops_parked_flow with its start step named ``start``
-    and its review step ``review`` (completing with ``reviewed=<guest>``), mapped by
-    ``renamed_steps``. Steps are named by their class attribute, so the class is built
-    with ``type``."""
+class _Guest(BaseModel):
+    guest: str = "?"
+
+
+def _parked_variant(renamed_steps: dict[str, str] | None = None, *, start: str = "await_docs",
+                    review: str = "review", remind: str = "remind",
+                    context: type[BaseModel] = _Guest) -> Callable[[], type]:
+    """A build for :func:`deployed`: ops_parked_flow as changed code may have it, its
+    steps named ``start`` (waits for ops:docs), ``review`` (completes with
+    ``reviewed=<guest>``) and ``remind`` (on timeout), its Context ``context``.
+    Steps are named by their class attribute, so the class is built with ``type``."""
 
     def build() -> type:
-        class Context(BaseModel):
-            guest: str = "?"
-
         def await_docs(self: object) -> object:
-            return wait("ops:docs", timeout=3600, on_timeout="remind", then=review)
+            return wait("ops:docs", timeout=3600, on_timeout=remind, then=review)
 
-        def reviewed(self: object, ctx: Context) -> object:
+        def reviewed(self: object, ctx: Any) -> object:
             return complete(reviewed=ctx.guest)
 
-        def remind(self: object) -> object:
+        def reminded(self: object) -> object:
             return complete()
 
-        body = {"Context": Context, start: step(start=True)(await_docs),
-                review: step(reviewed), "remind": step(remind)}
+        body = {"Context": context, start: step(start=True)(await_docs),
+                review: step(reviewed), remind: step(reminded)}
         return workflow(NAME, renamed_steps=renamed_steps)(type("Parked", (), body))
 
     return build
@@ -290,8 +243,7 @@ def test_renamed_start_step_replays_old_runs_and_names_new_ones(dev_worker):
     run_id = _parked("15")
     history = _history(run_id)
 
-    with deployed(_parked_steps_renamed({"await_docs": "collect_docs"},
-                                        start="collect_docs")):
+    with deployed(_parked_variant({"await_docs": "collect_docs"}, start="collect_docs")):
         _replay(history)  # would be nondeterministic if the first activity changed name
         assert run_id not in {s.id for s in check_stranded_runs().stranded}
         new = engine.start(NAME)
