@@ -22,11 +22,10 @@ resumed interval task runs on its old grid.
 
 Only explicit calls change the lifecycle: ``stop()`` pauses, ``start()`` resumes. A
 process that exits, a worker that drains, or a ``start()`` that is cancelled pauses
-nothing, because a durable scheduler must not stop when a process dies. The
-"running" switch itself is this object's (``is_running()``: ``start()`` is in
-progress); ``add_task`` on a scheduler that is not started creates the task paused.
-An interval task that came due while it could not run runs once when it can again
-(as seed 004's loop runs a task whose ``next_run`` passed before it started).
+nothing, because a durable scheduler must not stop when a process dies. The "running"
+switch is this object's (``is_running()``: ``start()`` is in progress); ``add_task``
+on a scheduler that is not started creates the task paused. An interval task due while
+it could not run runs once when it can (as seed 004's loop runs an overdue task).
 """
 
 from __future__ import annotations
@@ -97,7 +96,7 @@ class Scheduler(SchedulerRunning):
         self._stop_event: asyncio.Event | None = None
         self._stop_loop: asyncio.AbstractEventLoop | None = None
         self._stops = 0  # stop() calls so far: a start() made before one of them is void
-        # When add_task was called, per task: its first run is due from then (see start).
+        # When add_task was called, per task: the grid's anchor (seed 004: due an interval on).
         self._added_at: dict[str, datetime] = {}
 
     def schedule_id(self, task_name: str) -> str:
@@ -238,7 +237,7 @@ class Scheduler(SchedulerRunning):
                    cron: CronExpr | None, enabled: bool) -> TaskFacts | None:
         client = engine._ensure().client
         task_queue = await atask_queue_for(definition)
-        now = await engine.anow()
+        now = self._added_at.get(name) or await engine.anow()  # the anchor: see __init__
         if every is not None:
             spec = interval_spec(every, now)
         else:

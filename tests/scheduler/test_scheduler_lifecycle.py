@@ -174,3 +174,25 @@ async def test_stop_inside_a_loop_reports_an_earlier_error_and_still_pauses(
     await asyncio.wait_for(running, 10)
     status = await stopped.aget_task_status("kept")
     assert status is not None and status["next_run"] is None  # paused all the same
+
+
+def test_a_task_whose_add_reached_the_server_late_still_waits_its_interval(
+    stopped: Scheduler, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Seed 004: a task's first run is one interval after add_task. In a script the add
+    # reaches the server a second or so later (its in-process worker starts first); the
+    # grid's anchor, rounded down to a whole second, then lay after the moment add_task
+    # noted, and start() took that grid point for a missed due time: the task ran at once.
+    import durable_automation.scheduler._scheduler as scheduler_module
+
+    original = scheduler_module.atask_queue_for
+
+    async def starting_a_worker(definition: object) -> str:
+        await asyncio.sleep(1.1)  # crosses a whole second whatever the fraction
+        return await original(definition)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scheduler_module, "atask_queue_for", starting_a_worker)
+    stopped.add_task("late", note, interval_seconds=300)
+    with started(stopped):
+        time.sleep(2)  # a negative check: a run would start within a moment of start()
+    assert due == {}
