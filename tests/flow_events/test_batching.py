@@ -5,7 +5,6 @@ called again after a worker dies keeps its id and events."""
 from __future__ import annotations
 
 import json
-import signal
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from durable_automation.testing import TimeMachine
 from tests.flow_events import batched_automations
 from tests.flow_events.batched_automations import CALLS
 from tests.helpers.polling import eventually
-from tests.helpers.processes import CliProcess, engine_on
+from tests.helpers.processes import worker_to_kill
 
 
 @pytest.fixture(autouse=True)
@@ -90,25 +89,14 @@ def test_worker_killed_mid_batch_the_batch_runs_again_with_its_id(
     temporal_dev_server: Any, tmp_path: Path,
 ) -> None:
     queue = f"bt-fault-{uuid.uuid4().hex[:8]}"
-    args = ("worker", batched_automations.__name__, "--address", temporal_dev_server.address,
-            "--task-queue", queue)
-    env = {"DURABLE_AUTOMATION_HEARTBEAT_TIMEOUT": "2"}  # the dead worker is noticed soon
-    first = CliProcess(*args, env=env)
-    second = None
-    try:
-        first.wait_for("bt_fault_guest_messages")
-        with engine_on(temporal_dev_server.address, queue):
-            for i in range(3):  # a full batch: called at once
-                engine.emit("bt_fault_message", id=f"f-{i}",
-                            data={"guest_id": "g9", "marker_dir": str(tmp_path)})
-            eventually(lambda: (tmp_path / "attempt-1.json").exists(), timeout=30)
-            assert first.stop(signal.SIGKILL) == -signal.SIGKILL
-            second = CliProcess(*args, env=env)
-            eventually(lambda: (tmp_path / "attempt-2.json").exists(), timeout=90)
-    finally:
-        for process in (first, second):
-            if process is not None and process.process.poll() is None:
-                process.stop(signal.SIGTERM)
+    with worker_to_kill(batched_automations.__name__, temporal_dev_server.address, queue,
+                        ready="bt_fault_guest_messages") as kill_and_replace:
+        for i in range(3):  # a full batch: called at once
+            engine.emit("bt_fault_message", id=f"f-{i}",
+                        data={"guest_id": "g9", "marker_dir": str(tmp_path)})
+        eventually(lambda: (tmp_path / "attempt-1.json").exists(), timeout=30)
+        kill_and_replace()
+        eventually(lambda: (tmp_path / "attempt-2.json").exists(), timeout=90)
     killed = json.loads((tmp_path / "attempt-1.json").read_text())
     rerun = json.loads((tmp_path / "attempt-2.json").read_text())
     assert killed == rerun

@@ -1,14 +1,16 @@
-"""Running the CLI as a real subprocess, and an engine bound to an arbitrary server."""
+"""Running the CLI as a real subprocess, an engine bound to an arbitrary server, and a
+worker process killed mid-work and replaced."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from durable_automation import engine
@@ -69,3 +71,29 @@ def engine_on(address: str, task_queue: str) -> Iterator[None]:
     finally:
         engine.restore(previous)
         runner.stop()
+
+
+@contextlib.contextmanager
+def worker_to_kill(module: str, address: str, task_queue: str,
+                   ready: str) -> Iterator[Callable[[], None]]:
+    """A ``durable-automation worker`` process for ``module`` on ``task_queue`` (waited
+    for until it prints ``ready``), with ``engine`` bound to that queue; yields
+    ``kill_and_replace``, which kills the worker (SIGKILL) and starts a second one.
+    Workers still running at the end get SIGTERM."""
+    args = ("worker", module, "--address", address, "--task-queue", task_queue)
+    # A short heartbeat timeout so the server notices the dead worker within seconds.
+    env = {"DURABLE_AUTOMATION_HEARTBEAT_TIMEOUT": "2"}
+    workers = [CliProcess(*args, env=env)]
+
+    def kill_and_replace() -> None:
+        assert workers[0].stop(signal.SIGKILL) == -signal.SIGKILL
+        workers.append(CliProcess(*args, env=env))
+
+    try:
+        workers[0].wait_for(ready)
+        with engine_on(address, task_queue):
+            yield kill_and_replace
+    finally:
+        for process in workers:
+            if process.process.poll() is None:
+                process.stop(signal.SIGTERM)

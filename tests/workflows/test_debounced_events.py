@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import subprocess
 import sys
 import uuid
@@ -26,7 +25,7 @@ from durable_automation.exceptions import DurableAutomationError
 from durable_automation.testing import TimeMachine
 from durable_automation.timers._tasks import unregister_task
 from tests.helpers.polling import eventually
-from tests.helpers.processes import CliProcess, engine_on
+from tests.helpers.processes import worker_to_kill
 from tests.workflows import debounced_automations  # noqa: F401 - emit routes by the registry
 
 # handler name -> one (key, [event text], batch id) per call
@@ -259,26 +258,14 @@ def test_worker_killed_mid_batch_the_batch_runs_again_with_its_id(
     temporal_dev_server: Any, tmp_path: Path
 ) -> None:
     queue = f"dbe-fault-{uuid.uuid4().hex[:8]}"
-    args = ("worker", "tests.workflows.debounced_automations", "--address",
-            temporal_dev_server.address, "--task-queue", queue)
-    # A short heartbeat timeout so the server notices the dead worker within seconds.
-    env = {"DURABLE_AUTOMATION_HEARTBEAT_TIMEOUT": "2"}
-    first = CliProcess(*args, env=env)
-    second = None
-    try:
-        first.wait_for("fault_guest_messages")
-        with engine_on(temporal_dev_server.address, queue):
-            for i in range(3):
-                engine.emit("dbe_fault_message", id=f"f-{i}",
-                            data={"guest_id": "g9", "marker_dir": str(tmp_path)})
-            eventually(lambda: (tmp_path / "attempt-1.json").exists(), timeout=30)
-            assert first.stop(signal.SIGKILL) == -signal.SIGKILL
-            second = CliProcess(*args, env=env)
-            eventually(lambda: (tmp_path / "attempt-2.json").exists(), timeout=90)
-    finally:
-        for process in (first, second):
-            if process is not None and process.process.poll() is None:
-                process.stop(signal.SIGTERM)
+    with worker_to_kill("tests.workflows.debounced_automations", temporal_dev_server.address,
+                        queue, ready="fault_guest_messages") as kill_and_replace:
+        for i in range(3):
+            engine.emit("dbe_fault_message", id=f"f-{i}",
+                        data={"guest_id": "g9", "marker_dir": str(tmp_path)})
+        eventually(lambda: (tmp_path / "attempt-1.json").exists(), timeout=30)
+        kill_and_replace()
+        eventually(lambda: (tmp_path / "attempt-2.json").exists(), timeout=90)
     killed = json.loads((tmp_path / "attempt-1.json").read_text())
     rerun = json.loads((tmp_path / "attempt-2.json").read_text())
     assert killed == rerun
