@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
@@ -19,6 +17,7 @@ from durable_automation._core.settings import Settings, overridden
 from durable_automation.devserver import free_port
 from durable_automation.exceptions import ConfigurationError
 from durable_automation.worker import run_worker, versioning_options
+from tests.helpers.http import http_status
 
 VERSIONED = "ops_versioned_hello"
 
@@ -39,16 +38,6 @@ def test_deployment_name_alone_is_a_configuration_error():
         versioning_options(Settings(deployment_name="shop"))
     config = versioning_options(Settings(build_id="b7", task_queue="q"))["deployment_config"]
     assert (config.version.deployment_name, config.version.build_id) == ("q", "b7")
-
-
-def _status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as err:
-        return err.code
-    except urllib.error.URLError:
-        return 0
 
 
 def _cli(address: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -76,7 +65,7 @@ async def test_runs_reach_a_build_once_it_is_current(temporal_dev_server):
                 assert time.monotonic() < deadline, made.stderr
                 await asyncio.sleep(0.5)
             # Readiness sees a versioned worker's pollers too (a rollout waits on it).
-            while await asyncio.to_thread(_status, f"http://127.0.0.1:{health}/readyz") != 200:
+            while await asyncio.to_thread(http_status, f"http://127.0.0.1:{health}/readyz") != 200:
                 assert time.monotonic() < deadline, "a versioned worker never became ready"
                 await asyncio.sleep(0.3)
             run = await engine.astart(VERSIONED)

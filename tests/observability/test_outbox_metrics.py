@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,15 +22,8 @@ from django_integration.worker import arun_django_worker
 from durable_automation.devserver import free_port
 from durable_automation.scheduler import Scheduler
 from tests.django_integration.testapp.models import Booking
+from tests.helpers.http import http_status
 from tests.observability.test_metrics import _sample, _scrape
-
-
-def _status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as err:
-        return err.code
 
 
 @pytest.fixture
@@ -72,7 +63,7 @@ def test_outbox_gauges_next_to_temporal_metrics(paused_dispatcher, temporal_dev_
                 await asyncio.sleep(0.2)
             # Off the loop: the health endpoint is served by this very loop.
             ready = f"http://127.0.0.1:{health_port}/readyz"
-            while await asyncio.to_thread(_status, ready) != 200:
+            while await asyncio.to_thread(http_status, ready) != 200:
                 assert time.monotonic() < deadline, "the Django worker never became ready"
                 await asyncio.sleep(0.2)
             # The worker installed the daily Event cleanup itself (a Temporal Schedule).
