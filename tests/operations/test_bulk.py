@@ -23,12 +23,7 @@ from tests.helpers.polling import eventually
 from tests.operations import automations  # noqa: F401 - registers the automations
 from tests.operations.automations import CALLS, FIXED
 
-
-@pytest.fixture(autouse=True)
-def _buggy_code():
-    FIXED.update(notify=False, charge=False)
-    yield
-    FIXED.update(notify=False, charge=False)
+pytestmark = pytest.mark.usefixtures("buggy_code")
 
 
 def test_retry_failed_runs_goes_back_to_the_failed_step(dev_worker):

@@ -15,12 +15,7 @@ from tests.helpers.polling import eventually
 from tests.operations import automations
 from tests.operations.automations import CALLS, FIXED
 
-
-@pytest.fixture(autouse=True)
-def _buggy_code():
-    FIXED.update(notify=False, charge=False)
-    yield
-    FIXED.update(notify=False, charge=False)
+pytestmark = pytest.mark.usefixtures("buggy_code")
 
 
 def test_reset_reruns_a_step_with_the_context_it_began_with(dev_worker):
