@@ -107,8 +107,9 @@ def _served_by_configured_worker(definition: TaskDefinition) -> bool:
     return any(definition.module == m or definition.module.startswith(m + ".") for m in modules)
 
 
-def local_task_queue() -> str:
-    """This program's own task queue: the same every time the same script runs here."""
+def program_key() -> str:
+    """``<script stem>-<hash of host and path>``: the same every time the same script runs
+    here, different for another script (or host). Names this program's queue and timers."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv and sys.argv[0] else "")
     if path and path not in ("-c", "-"):
@@ -118,8 +119,12 @@ def local_task_queue() -> str:
         ident, stem = f"interactive-{os.getpid()}", "interactive"
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)[:40] or "script"
     digest = hashlib.sha256(f"{socket.gethostname()}:{ident}".encode()).hexdigest()[:10]
-    return (f"{get_settings().task_queue}-local-{socket.gethostname()[:30]}-{stem}-{digest}"
-            f"{_fork_suffix}")
+    return f"{stem}-{digest}{_fork_suffix}"
+
+
+def local_task_queue() -> str:
+    """This program's own task queue: the same every time the same script runs here."""
+    return f"{get_settings().task_queue}-local-{socket.gethostname()[:30]}-{program_key()}"
 
 
 async def atask_queue_for(definition: TaskDefinition | None) -> str:

@@ -32,8 +32,8 @@ from ..exceptions import (
 )
 from ._client import TaskRef, to_timedelta
 from ._deferred import DEFERRED, CallQueue
-from ._local_worker import atask_queue_for
-from ._tasks import TaskCall, close_gate, open_gate, resolve_task
+from ._local_worker import atask_queue_for, program_key
+from ._tasks import TaskCall, TaskDefinition, close_gate, open_gate, resolve_task
 from ._wire import (
     TIMER_WORKFLOW,
     TimerSpec,
@@ -150,8 +150,10 @@ class Timer:
     Each ``Timer`` object is its own timer, the workflow ``timer:<name>``. Without a
     ``name``, the first Timer of a callback in this process is named after the task,
     the next ones ``<task>#2``, ``<task>#3``... (so a script that runs again gets the
-    same names). Starting a timer whose name is already running attaches to it and
-    keeps its phase; give two objects the same ``name`` to make them one timer.
+    same names); a task only this program can run is suffixed ``@<program key>`` (see
+    ``_local_worker.program_key``). Starting a timer whose name is already running
+    attaches to it and keeps its phase; give two objects the same ``name`` to make them
+    one timer.
 
     ``start()`` and ``stop()`` also work when called synchronously inside a running
     event loop (``async def main(): timer.start()``): they return at once and take
@@ -195,7 +197,7 @@ class Timer:
         self.interval = to_timedelta(every, "interval")
         self.task = resolve_task(callback)
         self.schedule_policy = SchedulePolicy(schedule_policy)
-        self.name = name or _default_timer_name(self.task.name)
+        self.name = name or _default_timer_name(self.task)
         self.id = f"timer:{self.name}"
         self._call = TaskCall(task=self.task.name, args=list(args), kwargs=dict(kwargs or {}),
                               origin="timer", key=self.name)
@@ -313,9 +315,13 @@ _timer_counts: dict[str, int] = {}
 _timer_counts_lock = threading.Lock()
 
 
-def _default_timer_name(task_name: str) -> str:
+def _default_timer_name(task: TaskDefinition) -> str:
     # Per process and task: the first Timer is named after the task, later ones get a
-    # suffix, so two Timer objects are two timers and a rerun names them alike.
+    # suffix, so two Timer objects are two timers and a rerun names them alike. A task
+    # only this program can run (a script's function, a lambda) is named per program:
+    # another script's `def callback` must not attach to this one's timer, whose
+    # callbacks run only on this program's queue.
+    task_name = f"{task.name}@{program_key()}" if task.local else task.name
     with _timer_counts_lock:
         count = _timer_counts.get(task_name, 0) + 1
         _timer_counts[task_name] = count

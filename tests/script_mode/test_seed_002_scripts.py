@@ -197,3 +197,51 @@ def test_lambdas_closures_and_bound_methods_are_distinct_timers(make_script: Any
     assert re.fullmatch(r"__main__\.main\.<locals>\.<lambda>#\d+", names[0]), names
     for label in ("lambda one", "lambda two", "closure a", "closure b", "method c"):
         assert len(script.texts(label)) >= 2, (label, script.report())
+
+
+# Seed 002's first example starts a timer and never stops it ("... later: timer.stop()");
+# a second script with a callback of the same name must still tick on its own.
+LEFT_RUNNING = '''
+import sys
+from datetime import timedelta
+from durable_automation import Timer, SchedulePolicy
+
+def seed002_same_name():
+    print('tick')
+
+timer = Timer(timedelta(seconds=1), seed002_same_name, schedule_policy=SchedulePolicy.FIXED)
+timer.start()  # starts the repeating timer
+if sys.argv[1:] == ["stop"]:
+    timer.stop()
+'''
+
+SAME_NAME_ELSEWHERE = '''
+import time
+from datetime import timedelta
+from durable_automation import Timer
+
+def seed002_same_name():
+    print('tick', flush=True)
+
+timer = Timer(timedelta(seconds=1), seed002_same_name)
+timer.start()
+time.sleep(3.5)
+timer.stop()
+print('timer', timer.id)
+'''
+
+
+def test_a_scripts_timer_is_not_another_scripts_timer_of_the_same_callback(
+    make_script: Any,
+) -> None:
+    first = make_script("left_running.py", LEFT_RUNNING)
+    assert first.run(timeout=60) == 0, first.report()
+    try:
+        second = make_script("same_name_elsewhere.py", SAME_NAME_ELSEWHERE)
+        assert second.run(timeout=60) == 0, second.report()
+        # It ticked itself, instead of attaching to the first script's timer, whose
+        # callbacks only the (gone) first script can run.
+        assert len(second.texts("tick")) >= 2, second.report()
+        assert "same_name_elsewhere" in second.texts("timer")[0], second.report()
+    finally:
+        assert first.run("stop", timeout=60) == 0, first.report()  # same script: same timer
