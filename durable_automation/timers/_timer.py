@@ -8,6 +8,7 @@ accepts, so that once :meth:`Timer.stop` returns no callback begins.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import threading
 from collections.abc import Sequence
@@ -85,7 +86,12 @@ async def astop_timer_workflow_ex(workflow_id: str) -> tuple[bool, TimerStatus |
                 handle.start_update("stop", wait_for_stage=WorkflowUpdateStage.ACCEPTED,
                                     result_type=TimerStatus),
                 _STOP_ACCEPT_WAIT)
-            return True, await update.result()
+            status = await update.result()
+            # The workflow returns right after the update: wait (bounded) until it has, so
+            # that is_running() / timer_count() asked next no longer see it running.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(handle.result(), _STOP_ACCEPT_WAIT)
+            return True, status
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return False, None

@@ -8,9 +8,10 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import uuid
 from datetime import timedelta
 
-from durable_automation.timers import SchedulePolicy, Timer, task, task_info
+from durable_automation.timers import SchedulePolicy, Timer, TimerManager, task, task_info
 from tests.helpers.polling import eventually
 
 INTERVAL = timedelta(seconds=2)  # 2.5 intervals leave 1 s of slack before each next tick
@@ -42,3 +43,26 @@ def test_fixed_overrun_in_real_time_keeps_the_grid(dev_worker):
         assert following["began"] >= previous["ended"], "callbacks overlapped"
     time.sleep(2 * INTERVAL.total_seconds())  # real time must pass to show nothing more runs
     assert len(calls) == count, "a callback began after stop() returned"
+
+
+@task(name="tests.timers.realtime_nothing")
+def realtime_nothing() -> None:
+    pass
+
+
+def test_a_stopped_timer_is_no_longer_running_once_stop_returns(dev_worker):
+    # Seed 003: stop_timer / stop_all, then timer_count() counts what still runs. The
+    # workflow used to close only just after the stop update returned, so a count made
+    # at once still saw it (visibility lags, and a direct describe said Running).
+    for _ in range(5):
+        manager = TimerManager(name=f"rt-stop-{uuid.uuid4().hex[:8]}")
+        for timer_id in ("a", "b", "c"):
+            manager.start_timer(timer_id, {"type": "cron", "expression": "* * * * * *"})
+        assert manager.timer_count() == 3
+        manager.stop_timer("a")
+        assert manager.timer_count() == 2
+        assert manager.stop_all() == 2
+        assert manager.timer_count() == 0
+    timer = Timer(1, realtime_nothing, name=f"rt-stop-{uuid.uuid4().hex[:8]}").start()
+    timer.stop()
+    assert not timer.is_running()
