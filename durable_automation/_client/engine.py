@@ -25,6 +25,7 @@ from .._core import search
 from .._core.channels import check_payload_size, hub_id
 from .._core.definitions import WorkflowDefinition
 from .._core.flow import FlowControl, flow_of, flow_starter, priority_fields
+from .._core.hooks import program_queues
 from .._core.process_exit import django_configured, install_exit_handler
 from .._core.registry import registry
 from .._core.runtime import LoopThread, call_async, call_sync
@@ -153,6 +154,19 @@ class Engine(EventRouting):
     async def _on_loop(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         return await call_async(self._ensure().loop, fn, *args, **kwargs)
 
+    async def _queue_for(self, name: str) -> str:
+        """The task queue runs of automation ``name`` start on; on the engine's loop.
+
+        The engine's, unless the engine runs on its own (no worker bound it) and only
+        this program can run ``name`` (a script's handler): then the program's own
+        queue, served by its in-process worker (``timers._local_worker``).
+        """
+        binding = self._ensure()
+        queues = program_queues()
+        if binding.owner is None or queues is None:
+            return binding.task_queue
+        return await queues.for_start(name) or binding.task_queue
+
     def _track(self, run_id: str) -> None:
         binding = self._binding
         if binding is not None and binding.tracked is not None:
@@ -221,7 +235,7 @@ class Engine(EventRouting):
             attributes = search.for_start(name, kind, entity_ref)
         try:
             await binding.client.start_workflow(
-                name, start, id=run_id, task_queue=binding.task_queue,
+                name, start, id=run_id, task_queue=await self._queue_for(name),
                 static_summary=summary, search_attributes=attributes,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE if idempotent
                 else WorkflowIDReusePolicy.ALLOW_DUPLICATE,
@@ -260,7 +274,18 @@ class Engine(EventRouting):
     async def _deliver(self, signal: str, payload: dict[str, Any] | None) -> int:
         binding = self._ensure()
         await check_payload_size(binding.client.data_converter, payload)
-        handle = binding.client.get_workflow_handle(hub_id(binding.task_queue, signal))
+        # Runs wait at the hub of the queue they run on: a script's own workflows wait
+        # on its in-process worker's queue (see _queue_for).
+        queues = program_queues()
+        own = queues.running() if queues is not None and binding.owner is not None else None
+        woken = await self._deliver_to(binding.task_queue, signal, payload)
+        if own is not None and own != binding.task_queue:
+            woken += await self._deliver_to(own, signal, payload)
+        return woken
+
+    async def _deliver_to(self, task_queue: str, signal: str,
+                          payload: dict[str, Any] | None) -> int:
+        handle = self._ensure().client.get_workflow_handle(hub_id(task_queue, signal))
         try:
             return int(await handle.execute_update("deliver", DeliverRequest(payload=payload),
                                                    result_type=int))

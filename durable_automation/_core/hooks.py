@@ -13,6 +13,8 @@ upper ones, and every extension point is listed in one module:
   a claim on an occurred event;
 - **debounce collector**: how a debounced handler's event enters its window;
 - **worker components**: extra Temporal workflows and activities every worker runs;
+- **program queues**: which task queue a run starts on when only this program can
+  run its automation (a script's ``@on_event`` handler: its in-process worker's queue);
 - **programs**: for each kind of automation (``"workflow"``, ``"handler"``,
   ``"agent"``), the program the router workflow runs and the code the router
   activity runs.
@@ -34,6 +36,7 @@ __all__ = [
     "EntityResolver",
     "EventHook",
     "EventStage",
+    "ProgramQueues",
     "WorkerComponent",
     "activity_program",
     "add_call_wrapper",
@@ -44,10 +47,12 @@ __all__ = [
     "debounce_collector",
     "entity_resolver",
     "event_hooks",
+    "program_queues",
     "set_activity_program",
     "set_claim_filter",
     "set_debounce_collector",
     "set_entity_resolver",
+    "set_program_queues",
     "set_workflow_program",
     "worker_components",
     "workflow_program",
@@ -182,6 +187,39 @@ def add_worker_component(component: WorkerComponent) -> None:
 def worker_components() -> tuple[WorkerComponent, ...]:
     """Every registered worker component, in registration order."""
     return tuple(_components.values())
+
+
+# ── program queues ────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class ProgramQueues:
+    """This program's own task queue, served by a worker inside it (script mode).
+
+    Attributes:
+        for_start: Given an automation's name, on the engine's loop: the queue its runs
+            start on when no configured worker can run it (starting the in-process
+            worker), or ``None`` for the engine's queue.
+        running: The program's queue if its worker runs in this process, else ``None``
+            (signals reach runs waiting there too).
+    """
+
+    for_start: Callable[[str], Awaitable[str | None]]
+    running: Callable[[], str | None]
+
+
+_program_queues: ProgramQueues | None = None
+
+
+def set_program_queues(queues: ProgramQueues | None) -> None:
+    """Install where runs of automations only this program can run start."""
+    global _program_queues
+    _program_queues = queues
+
+
+def program_queues() -> ProgramQueues | None:
+    """The installed program queues, if any (``durable_automation.timers`` installs them)."""
+    return _program_queues
 
 
 # ── programs ──────────────────────────────────────────────────────────────────────

@@ -143,7 +143,8 @@ async def acollect_batch(engine: Engine, handler: HandlerDefinition, event: Any,
         binding = engine._ensure()
         try:
             await binding.client.start_workflow(
-                BATCH_WORKFLOW, spec, id=workflow_id, task_queue=binding.task_queue,
+                BATCH_WORKFLOW, spec, id=workflow_id,
+                task_queue=await engine._queue_for(handler.name),  # a script's: its own
                 start_signal=COLLECT_SIGNAL, start_signal_args=[message],
                 static_summary=f"Batches of {handler.name} for {key} "
                                f"(up to {handler.batch.max_size if handler.batch else '?'})",

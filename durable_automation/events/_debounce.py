@@ -314,7 +314,8 @@ async def acollect_event(
         binding = engine._ensure()
         try:
             await binding.client.start_workflow(
-                DEBOUNCE_WORKFLOW, spec, id=workflow_id, task_queue=binding.task_queue,
+                DEBOUNCE_WORKFLOW, spec, id=workflow_id,
+                task_queue=await engine._queue_for(handler.name),  # a script's: its own
                 start_signal=COLLECT_SIGNAL, start_signal_args=[message],
                 static_summary=f"Debounce {handler.name} for {key} ({format_duration(window)})",
             )

@@ -3,7 +3,9 @@
 - the router workflow runs handler runs with :class:`~._handler_program.HandlerProgram`;
 - the router activity runs handlers with :func:`~._handler_activity.run_handler_activity`;
 - the engine puts a debounced handler's events into windows with
-  :func:`~._debounce.acollect_event`.
+  :func:`~._debounce.acollect_event`;
+- a script's own handlers run on its in-process worker (importing
+  ``timers._local_worker`` installs the program queues).
 
 Decorators only register definitions; all runtime machinery is installed here.
 """
@@ -17,6 +19,7 @@ from .._core.hooks import (
     set_debounce_collector,
     set_workflow_program,
 )
+from ..timers import _local_worker  # noqa: F401 - a script's handlers run on its own queue
 from ..workflows._failure import with_failure_hooks
 from ._batch import collector
 from ._batch_workflow import BatchWorkflow

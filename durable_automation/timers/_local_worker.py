@@ -73,6 +73,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .._core.hooks import ProgramQueues, set_program_queues
 from .._core.process_exit import add_exit_drain, django_configured, install_exit_handler
 from .._core.settings import get_settings
 from .._worker.assembly import AutomationWorker
@@ -101,10 +102,41 @@ _start_lock_loop: asyncio.AbstractEventLoop | None = None
 def _served_by_configured_worker(definition: TaskDefinition) -> bool:
     if definition.local:
         return False
+    return _module_served(definition.module)
+
+
+def _module_served(module: str) -> bool:
+    """Whether a configured worker imports ``module`` (so it can run what it defines)."""
     if django_configured():
         return True  # the project's worker imports its apps' automations
     modules = get_settings().automation_modules
-    return any(definition.module == m or definition.module.startswith(m + ".") for m in modules)
+    return any(module == m or module.startswith(m + ".") for m in modules)
+
+
+async def _aautomation_queue(name: str) -> str | None:
+    """Where runs of the automation ``name`` start: the local queue when only this
+    program can run it, else ``None`` (the engine's queue). On the engine's loop.
+
+    The rule of tasks (module doc, case 4), for ``@on_event`` handlers and
+    ``@workflow``/``@event_workflow`` automations: one defined in ``__main__`` or in a
+    function, or (outside Django) in a module not among ``AUTOMATION_MODULES``, runs
+    here, so a plain script's handlers of its TimerManager events run with no worker
+    process. Never in a Django process, nor with ``TIMERS_IN_PROCESS = False``.
+    """
+    from .._client.engine import engine
+    from .._core.registry import registry
+
+    definition: Any = registry.handlers.get(name) or registry.workflows.get(name)
+    if definition is None or get_settings().timers_in_process is False or django_configured():
+        return None
+    code = definition.fn if hasattr(definition, "fn") else definition.cls
+    module, qualname = getattr(code, "__module__", ""), getattr(code, "__qualname__", "")
+    if module != "__main__" and "<locals>" not in qualname and _module_served(module):
+        return None
+    binding = engine._ensure()
+    if binding.owner is None:
+        return None  # bound to a worker, which serves this process's automations
+    return await _ensure_started(binding)
 
 
 def program_key() -> str:
@@ -212,6 +244,7 @@ def _stop_local_worker() -> None:
 
 
 add_exit_drain(_stop_local_worker, order=1)
+set_program_queues(ProgramQueues(for_start=_aautomation_queue, running=running_local_queue))
 
 
 # ── fork ─────────────────────────────────────────────────────────────────────────

@@ -75,18 +75,18 @@ async def on_event_occurred(eng: Engine, wire: EventWire, event: Any,
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     client = await eng._aclient()
-    task_queue = eng._ensure().task_queue
 
-    async def route(position: int, index: str) -> None:
-        # One signal-with-start, durable once it returns: the index cancels the runs.
+    async def route(automation: str, position: int, index: str) -> None:
+        # One signal-with-start, durable once it returns: the index cancels the runs. It
+        # runs where the automation's runs do (a script's own queue for a script's).
         await client.start_workflow(
-            CANCEL_INDEX_WORKFLOW, {}, id=index, task_queue=task_queue,
+            CANCEL_INDEX_WORKFLOW, {}, id=index, task_queue=await eng._queue_for(automation),
             start_signal="occurred",
             start_signal_args=[{"id": wire.id, "at": at.isoformat(), "position": position}],
             static_summary="Runs to cancel on an event",
         )
 
-    await asyncio.gather(*(eng._on_loop(route, p, i) for _, p, i in keys))
+    await asyncio.gather(*(eng._on_loop(route, a, p, i) for a, p, i in keys))
     return []  # the runs are cancelled by their index, moments later
 
 
