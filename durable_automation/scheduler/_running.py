@@ -56,6 +56,12 @@ def _due_time_missed(description: ScheduleDescription, now: datetime,
     return since < latest_due <= now
 
 
+def _cancelling() -> bool:
+    """Whether the current task itself is being cancelled (not just something it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class SchedulerRunning(SchedulerStatus):
     """Starting, stopping and running tasks (the Scheduler provides what is stubbed here)."""
 
@@ -194,8 +200,8 @@ class SchedulerRunning(SchedulerStatus):
         Runs happen in Temporal, on whichever worker serves the task (this process's
         own worker for lambdas and closures).
 
-        If this coroutine is cancelled instead (the program is ending), the schedules
-        keep running: only :meth:`stop` pauses them.
+        If this coroutine is cancelled instead (Ctrl-C under ``asyncio.run``, the task
+        cancelled), it pauses the schedules as :meth:`stop` does, then re-raises.
 
         Calls count in the order they are made: ``task = create_task(s.start());
         s.stop()`` stops it, even though the coroutine had not begun when ``stop()`` ran.
@@ -221,10 +227,29 @@ class SchedulerRunning(SchedulerStatus):
                 except TimeoutError:
                     await self._refresh_due()
             await self._settled()
+        except asyncio.CancelledError:
+            if self._stop_event is stop_event and self.running and _cancelling():
+                await self._pause_on_cancel()
+            raise
         finally:
             if self._stop_event is stop_event:
                 self.running = False
             self.logger.info("Scheduler %r stopped", self.name)
+
+    async def _pause_on_cancel(self) -> None:
+        """``start()`` was cancelled (Ctrl-C under ``asyncio.run``, the task cancelled):
+        pause the schedules as :meth:`stop` does. Left resumed, they would go on firing
+        with nobody to stop them, and runs of this program's own callables would pile
+        up waiting for its worker. Bounded: a server that is gone must not hold up the
+        program's exit."""
+        self._signal_stop()
+        if not self.tasks:
+            return
+        try:
+            await asyncio.wait_for(self._acall("Scheduler.stop", self._apply_all), 10)
+        except Exception as exc:  # noqa: BLE001 - ending anyway; say what stays resumed
+            self.logger.warning("Scheduler %r: pausing its tasks after start() was "
+                                "cancelled failed: %s", self.name, exc)
 
     def _refresh_in(self) -> float:
         now = datetime.now().astimezone()
@@ -246,6 +271,13 @@ class SchedulerRunning(SchedulerStatus):
                 except (RPCError, DurableAutomationError) as exc:  # a failed read must not end it
                     self.logger.warning("Scheduler %r: reading task %r failed: %s",
                                         self.name, name, exc)
+                except asyncio.CancelledError:
+                    if _cancelling():
+                        raise  # start() itself is cancelled
+                    # The read was, not start(): the loop it ran on went away (a worker
+                    # that had bound the engine stopped). Read again next time.
+                    self.logger.warning("Scheduler %r: reading task %r was cancelled",
+                                        self.name, name)
 
     async def astop(self) -> None:
         """Stop the scheduler: pause its tasks' schedules (phase kept) and end :meth:`start`."""

@@ -20,9 +20,9 @@ kept in the schedule's action memo (``enabled``) so :meth:`Scheduler.load` resto
 it; the pause note says which switch holds the schedule. Pausing keeps the phase: a
 resumed interval task runs on its old grid.
 
-Only explicit calls change the lifecycle: ``stop()`` pauses, ``start()`` resumes. A
-process that exits, a worker that drains, or a ``start()`` that is cancelled pauses
-nothing, because a durable scheduler must not stop when a process dies. The "running"
+Only explicit calls change the lifecycle: ``stop()`` pauses, ``start()`` resumes, a
+cancelled ``start()`` (Ctrl-C under ``asyncio.run``) pauses as ``stop()`` does. A process
+that dies or a worker that drains pauses nothing: a durable scheduler outlives them. The "running"
 switch is this object's (``is_running()``: ``start()`` is in progress); ``add_task``
 on a scheduler that is not started creates the task paused. An interval task due while
 it could not run runs once when it can (as seed 004's loop runs an overdue task).

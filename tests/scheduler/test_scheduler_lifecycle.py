@@ -196,3 +196,21 @@ def test_a_task_whose_add_reached_the_server_late_still_waits_its_interval(
     with started(stopped):
         time.sleep(2)  # a negative check: a run would start within a moment of start()
     assert due == {}
+
+
+async def test_a_cancelled_start_pauses_the_tasks_as_stop_does(stopped: Scheduler) -> None:
+    # Ctrl-C in `asyncio.run(main())` cancels the task awaiting start(): the schedules
+    # must not keep firing (and piling up runs) with nobody left to stop them.
+    await stopped.aadd_task("cancelled", note, interval_seconds=1)
+    running = asyncio.create_task(stopped.start())
+    for _ in range(100):
+        if stopped.tasks["cancelled"].next_run is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert stopped.tasks["cancelled"].next_run is not None  # resumed
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, 15)
+    assert not stopped.is_running()
+    status = await stopped.aget_task_status("cancelled")
+    assert status is not None and status["next_run"] is None  # paused, as stop() pauses
