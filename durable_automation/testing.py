@@ -235,10 +235,15 @@ class TimeMachine:
             return False
 
 
-    async def _slot_deadline(self, description: Any) -> datetime | None:
+    async def _slot_deadline(self, description: Any) -> tuple[bool, datetime | None]:
         """A run waiting for a slot moves on when its limiter's throttle timer fires, or
         a run holding a slot ends: the soonest time one of them moves by itself (a due
-        time already past while the limiter catches up is nudged like any other)."""
+        time already past while the limiter catches up is nudged like any other).
+
+        Also whether that is under way: the limiter has work it has not processed, or a
+        holder has closed and the limiter has not heard yet (the server tells it a moment
+        later). The waiting run then gets its slot without time moving.
+        """
         assert self.env is not None
         found: list[tuple[bool, datetime | None]] = []
         with contextlib.suppress(Exception):  # the limiter ended: nothing to wait for
@@ -248,9 +253,12 @@ class TimeMachine:
             for child in limiter_description.raw_description.pending_children:
                 if child.workflow_id != description.id:
                     holder = self.env.client.get_workflow_handle(child.workflow_id)
-                    found.append(await next_deadline(holder, await holder.describe()))
+                    holder_description = await holder.describe()
+                    closed = holder_description.status != WorkflowExecutionStatus.RUNNING
+                    found.append((closed, None) if closed
+                                 else await next_deadline(holder, holder_description))
         deadlines = [deadline for _, deadline in found if deadline is not None]
-        return min(deadlines) if deadlines else None
+        return any(moving for moving, _ in found), (min(deadlines) if deadlines else None)
 
     # ── awaiting a run ───────────────────────────────────────────────────────────
 
@@ -276,7 +284,7 @@ class TimeMachine:
             reacting, deadline = await next_deadline(handle, description)
             if deadline is None and not reacting and (description.parent_id or "").startswith(
                     "limit:"):
-                deadline = await self._slot_deadline(description)
+                reacting, deadline = await self._slot_deadline(description)
             if reacting:
                 # Settled by the run's (stale) state, but its history holds work it has
                 # not processed yet: wait for it before reading any deadline.
@@ -291,9 +299,14 @@ class TimeMachine:
                 continue
             reacting_since = None
             if deadline is None:
-                # A last look after a pause, in case the server was still recording.
+                # A last look after a pause, in case the server was still recording, or the
+                # run got work since it settled (a run granted its slot just now starts its
+                # step: an activity, which has no deadline but is no wait either).
                 await asyncio.sleep(0.05)
-                if (await next_deadline(handle, description))[0]:
+                description = await handle.describe()
+                if (description.status != WorkflowExecutionStatus.RUNNING
+                        or await self._busy(run_id, await self.env.get_current_time())
+                        or (await next_deadline(handle, description))[0]):
                     continue
                 raise await waits_forever(handle, run_id)
             step = deadline - await self.env.get_current_time()

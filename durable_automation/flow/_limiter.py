@@ -74,6 +74,7 @@ __all__ = ["LimiterWorkflow"]
 
 _DROP_LOG = 100
 _PREGRANT = "da-flow-pregrant"
+_WINDOW_TIMER = "da-flow-window-timer"
 
 
 @workflow.defn(name=LIMITER_WORKFLOW)
@@ -97,6 +98,9 @@ class LimiterWorkflow:
         self._watchers: dict[str, Any] = {}
         self._changed = False
         self._signals: set[asyncio.Task[None]] = set()
+        # The pending window timer's due time, and the timers' tasks (throttle, rate limit).
+        self._window_due: datetime | None = None
+        self._window_timers: set[asyncio.Task[None]] = set()
 
     # ── handlers ─────────────────────────────────────────────────────────────────
 
@@ -159,9 +163,13 @@ class LimiterWorkflow:
                                 or self._recent):
                 return  # idle: the next start creates the limiter again
             self._changed = False
+            expiry = self._next_expiry()
+            if expiry is not None and workflow.patched(_WINDOW_TIMER):
+                self._arm_window_timer(expiry)
+                expiry = None  # the window timer wakes the loop: no timeout to cancel
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: self._changed, timeout=self._next_expiry(),
+                    lambda: self._changed, timeout=expiry,
                     timeout_summary="throttle window moves")
 
     # ── helpers ──────────────────────────────────────────────────────────────────
@@ -330,6 +338,32 @@ class LimiterWorkflow:
         )
         self._watchers[run_id] = watcher
         watcher.add_done_callback(lambda done: self._closed(run_id, done))
+
+    def _arm_window_timer(self, expiry: timedelta) -> None:
+        """Start a durable timer for when the window next moves, unless one that fires by
+        then is pending already; when it fires it wakes the loop, which arms the next.
+
+        A window timer is never cancelled (patched: older limiters cancelled the
+        ``wait_condition`` timeout whenever something else woke them). Cancelling a timer
+        that fires while the workflow task runs (a window a few ms from moving when a run
+        closes) makes the time-skipping test server refuse the task and leave it started
+        for good, which keeps virtual time locked; a timer that fires early costs one
+        task.
+        """
+        due = workflow.now() + expiry
+        if self._window_due is not None and self._window_due <= due:
+            return
+        self._window_due = due
+
+        async def window_timer() -> None:
+            await workflow.sleep(expiry, summary="throttle window moves")
+            if self._window_due == due:
+                self._window_due = None
+            self._changed = True
+
+        task = asyncio.create_task(window_timer())
+        self._window_timers.add(task)
+        task.add_done_callback(self._window_timers.discard)
 
     def _next_expiry(self) -> timedelta | None:
         """When the oldest time in the window leaves it (throttle and rate limit)."""

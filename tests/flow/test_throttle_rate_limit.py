@@ -6,21 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
+from temporalio.api.enums.v1 import EventType
 
 from durable_automation import engine
+from durable_automation._core.flow import limiter_id
 from durable_automation.flow import limiter_state
 from tests.flow import flow_automations as automations
 
-# Known flaky (seen in CI, about 1 run in 4 alone): advancing virtual time sometimes
-# hangs until the time-skipping server's RPC deadline ("Timeout expired"), as if some
-# limiter work kept time skipping locked. Not yet understood; kept running (non-strict
-# xfail) so that a fix shows as XPASS.
-_TIME_SKIPPING_HANG = pytest.mark.xfail(
-    strict=False, reason="virtual time sometimes hangs behind a limiter (under investigation)")
 
-
-@_TIME_SKIPPING_HANG
 def test_throttle_delays_runs_beyond_the_limit_to_the_next_free_moment(time_machine):
     t0 = time_machine.now()
     runs = [engine.start("flow_report", account="acme", label=f"r{i}") for i in range(5)]
@@ -32,6 +25,20 @@ def test_throttle_delays_runs_beyond_the_limit_to_the_next_free_moment(time_mach
     assert [s // minute for s in started] == [0, 0, 1, 1, 2], started
     # Another key has its own window.
     assert datetime.fromisoformat(other.result(timeout=90)["at"]) - t0 < minute
+
+
+def test_the_limiter_never_cancels_a_window_timer(time_machine):
+    # A timer cancelled in the workflow task during which it fires made the time-skipping
+    # server refuse that task and keep it started for good, so virtual time stayed locked
+    # (advance() hung until the RPC deadline): the limiter lets its timers fire instead.
+    runs = [engine.start("flow_report", account="initech", label=f"i{i}") for i in range(4)]
+    assert [run.result(timeout=90)["label"] for run in runs] == ["i0", "i1", "i2", "i3"]
+    limiter = time_machine.env.client.get_workflow_handle(
+        limiter_id(time_machine.task_queue, "flow_report", "initech"))
+    events = time_machine._run(limiter.fetch_history()).events
+    kinds = [event.event_type for event in events]
+    assert EventType.EVENT_TYPE_TIMER_FIRED in kinds
+    assert EventType.EVENT_TYPE_TIMER_CANCELED not in kinds
 
 
 def test_rate_limit_drops_runs_beyond_the_limit_and_records_them(time_machine):
@@ -55,7 +62,6 @@ def test_rate_limit_drops_runs_beyond_the_limit_and_records_them(time_machine):
     assert "sms-later" in automations.HANDLED
 
 
-@_TIME_SKIPPING_HANG
 def test_awaiting_a_run_that_waits_for_a_slot_moves_time_to_what_frees_it(time_machine):
     t0 = time_machine.now()
     first = engine.start("flow_clean_room", room=12, crew="A")

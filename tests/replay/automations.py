@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from durable_automation.agents import agent, handler
 from durable_automation.events import Batch, Event, on_event
-from durable_automation.flow import Concurrency
+from durable_automation.flow import Concurrency, Throttle
 from durable_automation.timers import task
 from durable_automation.workflows import (
     CancelOn,
@@ -147,6 +147,20 @@ def record_call(label: str = "") -> str:
 @task("replay.record_batch")
 def record_batch(items: list[Any]) -> None:
     SEEN.append(("batch", list(items)))
+
+
+@workflow("replay_throttled", throttle=Throttle(limit=1, period=timedelta(minutes=1),
+                                                key="{{ ctx.guest }}"))
+class Throttled:
+    """One run per guest and minute (flow control): the limiter waits on window timers."""
+
+    class Context(BaseModel):
+        guest: str
+        label: str
+
+    @step(start=True)
+    def go(self, ctx: Context) -> Any:
+        return complete(label=ctx.label)
 
 
 @workflow("replay_limited", concurrency=Concurrency(limit=1, key="{{ ctx.guest }}"))

@@ -234,6 +234,19 @@ def limiter(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     save("limiter_idle", f"limit:{engine.task_queue}:replay_limited:g1")
 
 
+def throttle_limiter(tm: TimeMachine, save: Callable[[str, str], None],
+                     prefix: str = "limiter_throttle") -> None:
+    """Three runs of one key under ``Throttle(1 per minute)``: the limiter lets one through
+    a minute, waiting on its window timer, then ends idle once the window is empty."""
+    runs = [engine.start("replay_throttled", guest="g1", label=f"r{i}") for i in range(3)]
+    tm.settle()
+    assert [run.status() for run in runs[1:]] == ["waiting", "waiting"]
+    save(f"{prefix}_mid_window", f"limit:{engine.task_queue}:replay_throttled:g1")
+    assert [run.result() for run in runs] == [{"label": f"r{i}"} for i in range(3)]
+    tm.advance(minutes=1, seconds=1)  # the window empties: the limiter ends
+    save(f"{prefix}_idle", f"limit:{engine.task_queue}:replay_throttled:g1")
+
+
 def cancel_on(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     """A run cancelled by an event (cancel_on, its on_cancel step), its index, and a run
     that failed (its on_failure hook)."""
@@ -294,6 +307,10 @@ SCENARIOS: dict[str, Recorder] = {
     "debounce": debounce, "debounced_handler": debounced_handler,
     "timer": timer, "delayed": delayed, "scheduled_run": scheduled_run,
     "scheduled_event": scheduled_event, "limiter": limiter,
+    "throttle_limiter": throttle_limiter,
+    # The same with patch ``da-flow-window-timer`` (window timers never cancelled).
+    "throttle_limiter_window_timer": lambda tm, save: throttle_limiter(
+        tm, save, "limiter_window_timer"),
     "cancel_on": cancel_on, "batched_handler": batched_handler,
     "park_memo": park_memo, "local_steps": local_steps,
 }
