@@ -54,6 +54,8 @@ class Dispatcher:
 
     def submit(self, ids: Iterable[int]) -> None:
         """Queue rows for forwarding (called by ``on_commit``; returns immediately)."""
+        if time.monotonic() < self._paused_until:
+            return  # backing off: the thread would drop them; the relay delivers them
         with self._cond:
             self._pending.extend(ids)
             if self._thread is None or not self._thread.is_alive():

@@ -79,3 +79,15 @@ class _Sink:
 
     def flush(self) -> None:
         pass
+
+
+def test_a_paused_dispatcher_is_not_woken_by_commits():
+    # While it backs off (Temporal unreachable) the dispatcher would only drop what it is
+    # handed: rows stay in the outbox for the relay. Waking its thread for that on every
+    # commit cost the committing thread a GIL hand-over per save.
+    from django_integration._dispatcher import Dispatcher
+
+    paused = Dispatcher()
+    paused.pause(60)
+    paused.submit([1, 2, 3])
+    assert paused._thread is None and paused._pending == []
