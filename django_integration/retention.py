@@ -184,9 +184,10 @@ async def ainstall_cleanup_schedule() -> bool:
         await scheduler.aremove_task(CLEANUP_TASK)
         return False
     # A task's schedule runs only while its scheduler is started; starting it, adding
-    # the task and cancelling the start leaves the schedule running for good (only
-    # stop() would pause it), which is what a job the app owns needs.
-    running = asyncio.create_task(scheduler.start())
+    # the task and cancelling the start without pausing leaves the schedule running for
+    # good, which is what a job the app owns needs: a worker that exits must not pause
+    # it while other workers serve it.
+    running = asyncio.create_task(scheduler.start(pause_on_cancel=False))
     try:
         await asyncio.sleep(0)  # start() marks the scheduler running
         await scheduler.aadd_task(CLEANUP_TASK, cleanup_old_events_task, cron=CLEANUP_CRON)

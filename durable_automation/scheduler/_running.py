@@ -191,7 +191,7 @@ class SchedulerRunning(SchedulerStatus):
                 description, await engine.anow(), self._added_at.get(name)):
             await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
 
-    def start(self) -> Coroutine[Any, Any, None]:
+    def start(self, *, pause_on_cancel: bool = True) -> Coroutine[Any, Any, None]:
         """Run the scheduler until :meth:`stop` (seed 004's ``await scheduler.start()``).
 
         Resumes the schedules of this scheduler's enabled tasks (the ones added here or
@@ -203,12 +203,17 @@ class SchedulerRunning(SchedulerStatus):
         If this coroutine is cancelled instead (Ctrl-C under ``asyncio.run``, the task
         cancelled), it pauses the schedules as :meth:`stop` does, then re-raises.
 
+        Args:
+            pause_on_cancel: ``False`` leaves the schedules running when this coroutine
+                is cancelled: for jobs the application owns, installed by a worker
+                that may exit while others go on serving them.
+
         Calls count in the order they are made: ``task = create_task(s.start());
         s.stop()`` stops it, even though the coroutine had not begun when ``stop()`` ran.
         """
-        return self._run(self._stops)
+        return self._run(self._stops, pause_on_cancel)
 
-    async def _run(self, stops_before: int) -> None:
+    async def _run(self, stops_before: int, pause_on_cancel: bool) -> None:
         if self.running or self._stops != stops_before:
             return  # already running, or stop() was called after this start()
         self.running = True
@@ -228,7 +233,8 @@ class SchedulerRunning(SchedulerStatus):
                     await self._refresh_due()
             await self._settled()
         except asyncio.CancelledError:
-            if self._stop_event is stop_event and self.running and _cancelling():
+            if pause_on_cancel and self._stop_event is stop_event and self.running \
+                    and _cancelling():
                 await self._pause_on_cancel()
             raise
         finally:
@@ -267,7 +273,8 @@ class SchedulerRunning(SchedulerStatus):
                 try:
                     # Not through the call queue, which would hand this background
                     # read an earlier call's error meant for the user's next call.
-                    await engine._on_loop(lambda name=name: self._refresh(name, forget=False))
+                    await engine._on_loop(
+                        lambda name=name: self._refresh(name, forget=False, background=True))
                 except (RPCError, DurableAutomationError) as exc:  # a failed read must not end it
                     self.logger.warning("Scheduler %r: reading task %r failed: %s",
                                         self.name, name, exc)

@@ -96,8 +96,8 @@ class Scheduler(SchedulerRunning):
         self._stop_event: asyncio.Event | None = None
         self._stop_loop: asyncio.AbstractEventLoop | None = None
         self._stops = 0  # stop() calls so far: a start() made before one of them is void
-        # When add_task was called, per task: the grid's anchor (seed 004: due an interval on).
-        self._added_at: dict[str, datetime] = {}
+        self._added_at: dict[str, datetime] = {}  # per task: add_task's time, the grid's anchor
+        self._changes: dict[str, int] = {}  # per task: calls that updated its entry
 
     def schedule_id(self, task_name: str) -> str:
         """The Temporal Schedule id of ``task_name``."""

@@ -151,8 +151,18 @@ class SchedulerStatus:
         """Pause or resume tasks as the switches say (overridden)."""
         raise NotImplementedError
 
-    def _remember(self, name: str, facts: TaskFacts) -> ScheduledTask:
-        """Bring ``self.tasks[name]`` up to date with ``facts`` (creating it if needed)."""
+    _changes: dict[str, int]
+
+    def _remember(self, name: str, facts: TaskFacts, *,
+                  background: bool = False) -> ScheduledTask:
+        """Bring ``self.tasks[name]`` up to date with ``facts`` (creating it if needed).
+
+        Args:
+            background: The facts come from a background read, not from a call: it
+                leaves the calls' count alone (see :meth:`_refresh`).
+        """
+        if not background:
+            self._changes[name] = self._changes.get(name, 0) + 1
         entry = self.tasks.get(name)
         if entry is None:
             definition = _tasks.get(facts.task)
@@ -182,19 +192,28 @@ class SchedulerStatus:
             raise
         return await read_facts(client, description)
 
-    async def _refresh(self, name: str, *, forget: bool = True) -> TaskFacts | None:
+    async def _refresh(self, name: str, *, forget: bool = True,
+                       background: bool = False) -> TaskFacts | None:
         """Describe ``name`` and update its entry; on the engine loop.
 
         Args:
             forget: Drop the entry if the schedule is gone. Only calls that run in call
                 order may: a background read could run before the call creating it.
+            background: A read of :meth:`start`'s loop, not a call: its facts are
+                dropped if a call updated the task while it was on its way.
         """
+        calls = self._changes.get(name, 0)
         facts = await self._describe(name)
         if facts is None:
             if forget:
                 self.tasks.pop(name, None)
         elif name in self.tasks:
-            self._remember(name, facts)
+            if not background:
+                self._remember(name, facts)
+            elif self._changes.get(name, 0) == calls:
+                self._remember(name, facts, background=True)
+            # else: a call (disable, a new interval) changed the task while this
+            # background read was on its way: its facts are older than the call's.
         return facts
 
     async def aget_task_status(self, name: str) -> dict[str, Any] | None:
