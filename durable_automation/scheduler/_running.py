@@ -56,6 +56,9 @@ def _due_time_missed(description: ScheduleDescription, now: datetime,
     return since < latest_due <= now
 
 
+_READ_BACK_TRIES = 60  # of 50 ms: how long a pause may take to show before we go on
+
+
 def _cancelling() -> bool:
     """Whether the current task itself is being cancelled (not just something it awaited)."""
     task = asyncio.current_task()
@@ -94,6 +97,13 @@ class SchedulerRunning(SchedulerStatus):
             return  # running already (a paused one is paused again: its note may change)
         handle = self._handle(name)
         await (handle.pause(note=note) if paused else handle.unpause(note=note))
+        # The server applies a pause by signalling the schedule's own workflow and
+        # answers describe() from its last finished task: read back until it shows, so
+        # a status asked for right after this call is not the state before it.
+        for _ in range(_READ_BACK_TRIES):
+            if (await handle.describe()).schedule.state.paused == paused:
+                return
+            await asyncio.sleep(0.05)
 
 
     async def run_task(self, task: ScheduledTask | str) -> None:
