@@ -6,6 +6,7 @@ run them) and the decorators of ``workflows`` and ``events`` (which build them).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,7 +18,8 @@ from .batch import Batch
 from .cancel_on import CancelOn
 from .retry import Retry
 
-__all__ = ["HandlerDefinition", "HandlerKind", "StepDefinition", "WorkflowDefinition"]
+__all__ = ["HandlerDefinition", "HandlerKind", "StepDefinition", "WorkflowDefinition",
+           "takes_positional"]
 
 
 @dataclass(frozen=True)
@@ -136,3 +138,16 @@ class HandlerDefinition:
     def qualname(self) -> str:
         """``module.function``."""
         return f"{self.fn.__module__}.{self.fn.__qualname__}"
+
+
+def takes_positional(fn: Callable[..., Any], count: int) -> bool:
+    """Whether ``fn`` can be called with ``count`` positional arguments (a hook's
+    signature, checked at decoration time); a callable without a readable signature
+    passes, and its call will tell."""
+    try:
+        inspect.signature(fn).bind(*([None] * count))
+    except TypeError:
+        return False
+    except ValueError:
+        return True
+    return True

@@ -15,25 +15,16 @@ whose handler failed before the hook existed replays without it.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
+
+from .._core.definitions import takes_positional as _positional
 
 __all__ = ["HOOK_SUFFIX", "PATCH", "check_hook", "failure_of", "hook_activity", "hook_label"]
 
 HOOK_SUFFIX = ":on_failure"
 PATCH = "da-agent-on-failure"
 _WHAT = "(ctx, event, error)"
-
-
-def _positional(fn: Callable[..., Any], count: int) -> bool:
-    try:
-        inspect.signature(fn).bind(*([None] * count))
-    except TypeError:
-        return False
-    except ValueError:
-        return True  # no signature to read: let the call tell
-    return True
 
 
 def check_hook(on_failure: Any, cls: type, handler_mark: str) -> list[str]:

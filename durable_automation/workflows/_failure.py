@@ -17,12 +17,13 @@ same thread pool, with heartbeats, as any step.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
+
+from .._core.definitions import takes_positional as _positional
 
 with workflow.unsafe.imports_passed_through():
     from .._core.definitions import HandlerDefinition, WorkflowDefinition
@@ -44,16 +45,6 @@ _PATCH = "da-on-failure-hook"
 
 
 # ── decoration time ──────────────────────────────────────────────────────────────
-
-
-def _positional(fn: Callable[..., Any], count: int) -> bool:
-    try:
-        inspect.signature(fn).bind(*([None] * count))
-    except TypeError:
-        return False
-    except ValueError:
-        return True  # no signature to read: let the call tell
-    return True
 
 
 def check_on_failure(on_failure: Any, cls: type | None = None) -> list[str]:
