@@ -13,9 +13,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from temporalio.client import (
+    Schedule,
     ScheduleDescription,
     ScheduleHandle,
     ScheduleOverlapPolicy,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
     WorkflowFailureError,
     WorkflowHandle,
 )
@@ -28,7 +31,7 @@ from ..timers._deferred import CallQueue
 from ..timers._local_worker import atask_queue_for
 from ..timers._tasks import TaskCall, TaskDefinition, resolve_task
 from ..timers._wire import SCHEDULED_TASK_WORKFLOW
-from ._status import ScheduledTask, SchedulerStatus
+from ._status import ScheduledTask, SchedulerStatus, read_facts
 
 __all__ = ["SchedulerRunning"]
 
@@ -97,14 +100,49 @@ class SchedulerRunning(SchedulerStatus):
             return  # running already (a paused one is paused again: its note may change)
         handle = self._handle(name)
         await (handle.pause(note=note) if paused else handle.unpause(note=note))
-        # The server applies a pause by signalling the schedule's own workflow and
-        # answers describe() from its last finished task: read back until it shows, so
-        # a status asked for right after this call is not the state before it.
+        await self._read_back(handle, paused)
+
+    async def _update(self, handle: ScheduleHandle, change: Callable[[Schedule], None],
+                      enabled: bool | None = None) -> None:
+        """Update the schedule by ``change``, with the pause state the switches say.
+
+        The server applies a pending pause before a pending update within one task of
+        the schedule's workflow, and an update replaces the whole state: an update sent
+        with the state it was read with could undo a pause sent right after it (seen in
+        CI under load). So the update carries the state itself. On the engine loop.
+
+        Args:
+            enabled: The task's own switch after the change (``None``: as it is now).
+        """
+        client = engine._ensure().client
+        paused = False
+
+        async def update(input: ScheduleUpdateInput) -> ScheduleUpdate:
+            nonlocal paused
+            switch = enabled
+            if switch is None:
+                switch = (await read_facts(client, input.description)).enabled
+            schedule = input.description.schedule
+            change(schedule)
+            paused, schedule.state.note = self._pause_state(switch)
+            schedule.state.paused = paused
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(update)
+        await self._read_back(handle, paused)
+
+    @staticmethod
+    async def _read_back(handle: ScheduleHandle, paused: bool) -> None:
+        """Wait (bounded) until describe() shows the pause state just sent.
+
+        The server applies a change by signalling the schedule's own workflow and
+        answers describe() from its last finished task: a status asked for right after
+        a call must not show the state before it.
+        """
         for _ in range(_READ_BACK_TRIES):
             if (await handle.describe()).schedule.state.paused == paused:
                 return
             await asyncio.sleep(0.05)
-
 
     async def run_task(self, task: ScheduledTask | str) -> None:
         """Run one task now and wait for it to finish (seed 004's ``run_task``).

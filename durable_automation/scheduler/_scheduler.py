@@ -45,8 +45,6 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -273,14 +271,11 @@ class Scheduler(SchedulerRunning):
         elif every is not None:
             spec = interval_spec(every, last_run(description) or now)
 
-        def update(input: ScheduleUpdateInput) -> ScheduleUpdate:
-            schedule = input.description.schedule
+        def change(schedule: Schedule) -> None:
             schedule.spec = spec
             schedule.action = action
-            return ScheduleUpdate(schedule=schedule)
 
-        await handle.update(update)
-        await self._apply_pause(name, enabled, description.schedule.state.paused)
+        await self._update(handle, change, enabled)
         return await self._describe(name)
 
     async def _delete(self, name: str) -> None:
@@ -313,9 +308,14 @@ class Scheduler(SchedulerRunning):
 
     async def _switch(self, name: str, enabled: bool) -> TaskFacts | None:
         """Set the task's own switch (memo) and pause/resume to match; on the engine loop."""
-        handle = self._handle(name)
+
+        def change(schedule: Schedule) -> None:
+            action = schedule.action
+            if isinstance(action, ScheduleActionStartWorkflow):
+                action.memo = {**(action.memo or {}), "enabled": enabled}
+
         try:
-            description = await handle.describe()
+            await self._update(self._handle(name), change, enabled)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 # The seed ignores unknown names; say so in the log.
@@ -323,16 +323,6 @@ class Scheduler(SchedulerRunning):
                                "enable" if enabled else "disable")
                 return None
             raise
-
-        def update(input: ScheduleUpdateInput) -> ScheduleUpdate | None:
-            action = input.description.schedule.action
-            if not isinstance(action, ScheduleActionStartWorkflow):
-                return None
-            action.memo = {**(action.memo or {}), "enabled": enabled}
-            return ScheduleUpdate(schedule=input.description.schedule)
-
-        await handle.update(update)
-        await self._apply_pause(name, enabled, description.schedule.state.paused)
         return await self._describe(name)
 
     async def aenable_task(self, name: str) -> None:
@@ -377,15 +367,13 @@ class Scheduler(SchedulerRunning):
         anchor = last_run(description) or await engine.anow()
         spec = interval_spec(every, anchor)
 
-        def update(input: ScheduleUpdateInput) -> ScheduleUpdate:
-            schedule = input.description.schedule
+        def change(schedule: Schedule) -> None:
             schedule.spec = spec
             if isinstance(schedule.action, ScheduleActionStartWorkflow):
                 schedule.action.memo = {**(schedule.action.memo or {}), "cron": None,
                                         "interval_seconds": every.total_seconds()}
-            return ScheduleUpdate(schedule=schedule)
 
-        await handle.update(update)
+        await self._update(handle, change)
         return await self._describe(name)
 
     async def aupdate_task_interval(self, name: str, interval_seconds: float) -> None:
