@@ -57,6 +57,10 @@ async def start_limited(eng: Any, name: str, run_id: str, start: StartInput, sum
     assert flow is not None and flow.limiter is not None and flow.mode is not None
     binding = eng._ensure()
     key = limiter_key(name, start)
+    # The limiter runs where the automation's runs run, and starts them on its own
+    # queue: a script's own automation on the script's in-process worker (the
+    # engine's _queue_for), else nobody would serve the limiter or its runs.
+    task_queue = await eng._queue_for(name)
     try:
         fields = priority_fields(flow, start)
     except ValueError as exc:
@@ -76,7 +80,7 @@ async def start_limited(eng: Any, name: str, run_id: str, start: StartInput, sum
             LIMITER_WORKFLOW, LimiterState(automation=name, key=key, mode=flow.mode,
                                            limit=flow.limiter.limit,
                                            period_seconds=request.period_seconds),
-            id=limiter_id(binding.task_queue, name, key), task_queue=binding.task_queue,
+            id=limiter_id(task_queue, name, key), task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             static_summary=f"Limiter: {rule} of {name} for key {key!r}",
         )

@@ -33,7 +33,13 @@ async def _query(automation: str, key: str) -> LimiterState | None:
     if flow_of(automation) is None and automation not in registry.names():
         raise UnknownAutomationError(automation, registry.names())
     binding = engine._ensure()
-    handle = binding.client.get_workflow_handle(limiter_id(binding.task_queue, automation, key))
+    # The queue is part of the limiter's id: the one its runs start on (flow/_start.py),
+    # for an agent's handler its agent's (agents/_flow.py).
+    owner = automation.partition(".")[0]
+    if automation in registry.names() or owner not in registry.agents:
+        owner = automation
+    task_queue = await engine._queue_for(owner)
+    handle = binding.client.get_workflow_handle(limiter_id(task_queue, automation, key))
     try:
         state: Any = await handle.query(LIMITER_STATE_QUERY, result_type=LimiterState)
     except RPCError as err:
