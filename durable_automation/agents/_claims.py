@@ -29,7 +29,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from .._core.match import MissingValue, entity_value, key_string, parse_match
 from .._core.runtime import call_async, call_sync
 from ..exceptions import ClaimHeldError, DurableAutomationError
-from ._store import directory_put, directory_query, directory_signal
+from ._run import agent_name_of
+from ._store import agent_queue, directory_put, directory_query, directory_signal
 from ._wire import AGENT_CLAIM_SIGNAL
 
 T = TypeVar("T")
@@ -171,8 +172,9 @@ async def ahold(event_name: str, match: Mapping[str, Any] | None = None, *,
         return
     from .._client.engine import engine
 
-    binding = engine._ensure()
-    await engine._on_loop(_hold, binding.client, binding.task_queue, event_name, keys, chosen,
+    # The book runs where the holder runs (a script's own agent: on the script's worker).
+    task_queue = await agent_queue(engine, agent_name_of(chosen))
+    await engine._on_loop(_hold, engine._ensure().client, task_queue, event_name, keys, chosen,
                           None)
 
 

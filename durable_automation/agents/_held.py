@@ -22,7 +22,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from .._core.wire import EventWire
 from ._definitions import interested_agents, offset_handlers
-from ._store import directory_put, directory_query, directory_signal
+from ._run import agent_name_of
+from ._store import agent_queue, directory_put, directory_query, directory_signal
 from ._wire import AGENT_DELIVERY_SIGNAL, RoutedEvent
 
 if TYPE_CHECKING:
@@ -92,8 +93,9 @@ async def _hold(eng: Engine, target: str, delivery: RoutedEvent) -> None:
     until = _hold_until(delivery.event, delivery.kind, now)
     expires = max([until, *(_held_expiry(v) for v in found.values())])
     value = json.dumps({"until": until.isoformat(), "delivery": delivery.model_dump(mode="json")})
-    await eng._on_loop(directory_put, client, eng._ensure().task_queue, directory, [key], value,
-                       expires_at=expires, summary=f"Events held for agent {target}")
+    await eng._on_loop(directory_put, client, await agent_queue(eng, agent_name_of(target)),
+                       directory, [key], value, expires_at=expires,
+                       summary=f"Events held for agent {target}")
     # The agent may have spawned meanwhile, and collected the held events before this
     # one was put: deliver again; the agent ignores a delivery it already has.
     if await signal_agent(eng, target, delivery):

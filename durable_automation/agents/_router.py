@@ -43,7 +43,7 @@ from ._definitions import (
 )
 from ._held import collect_held, deliver, held_id
 from ._run import AgentRun, agent_name_of
-from ._store import directory_put, directory_query, directory_signal
+from ._store import agent_queue, directory_put, directory_query, directory_signal
 from ._wire import AGENT_DELIVERY_SIGNAL, AgentStart, HandlerCall, Predicate, RoutedEvent
 
 if TYPE_CHECKING:
@@ -171,8 +171,7 @@ async def spawn(
 ) -> str:
     """Create the agent for ``event`` (or reach the running one); return its id."""
     target, key, context = planned or spawn_target(definition, event, wire)
-    binding = eng._ensure()
-    client, task_queue = binding.client, binding.task_queue
+    client, task_queue = eng._ensure().client, await agent_queue(eng, definition.name)
     # Index entries first: once spawn returns, index-routed events find the agent.
     for field, values in definition.index_values(context).items():
         for value in sorted(values):
@@ -262,7 +261,8 @@ async def _timer_stage(eng: Engine, wire: EventWire, event: Any, kind: str) -> l
                      default=timedelta(0))
         expires = (wire.at or await eng.anow()) + max(latest, timedelta(0)) + timedelta(days=1)
         for target in reached:
-            await eng._on_loop(directory_put, client, eng._ensure().task_queue, armed_id(wire),
+            await eng._on_loop(directory_put, client,
+                               await agent_queue(eng, agent_name_of(target)), armed_id(wire),
                                [target], target, expires_at=expires,
                                summary=f"Agents with timers for {wire.name} {wire.id}")
     if kind == "cancelled":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
@@ -17,11 +17,25 @@ from temporalio.service import RPCError, RPCStatusCode
 from ._definitions import AgentDefinition, index_id
 from ._directory import DIRECTORY_WORKFLOW
 
-__all__ = ["directory_put", "directory_query", "directory_signal", "sync_index"]
+if TYPE_CHECKING:
+    from .._client.engine import Engine
+
+__all__ = ["agent_queue", "directory_put", "directory_query", "directory_signal", "sync_index"]
 
 # NOT_FOUND: no such workflow. FAILED_PRECONDITION/INVALID_ARGUMENT: it completed
 # between our start and our update (an idle directory ending); start it again.
 _GONE = (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION)
+
+
+async def agent_queue(eng: Engine, agent: str | None) -> str:
+    """The task queue the instances of the agent named ``agent`` run on, and with them
+    the directories that route to them (index buckets, held events, armed timers, claims).
+
+    The engine's, unless only this program can run the agent (a script's own agent):
+    then the program's in-process worker's queue (the engine's ``_queue_for``); on the
+    engine's queue nobody would serve them.
+    """
+    return await eng._on_loop(eng._queue_for, agent or "")
 
 
 async def directory_put(

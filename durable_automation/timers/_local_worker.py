@@ -117,16 +117,18 @@ async def _aautomation_queue(name: str) -> str | None:
     """Where runs of the automation ``name`` start: the local queue when only this
     program can run it, else ``None`` (the engine's queue). On the engine's loop.
 
-    The rule of tasks (module doc, case 4), for ``@on_event`` handlers and
-    ``@workflow``/``@event_workflow`` automations: one defined in ``__main__`` or in a
-    function, or (outside Django) in a module not among ``AUTOMATION_MODULES``, runs
-    here, so a plain script's handlers of its TimerManager events run with no worker
-    process. Never in a Django process, nor with ``TIMERS_IN_PROCESS = False``.
+    The rule of tasks (module doc, case 4), for ``@on_event`` handlers,
+    ``@workflow``/``@event_workflow`` automations and ``@agent`` classes: one defined in
+    ``__main__`` or in a function, or (outside Django) in a module not among
+    ``AUTOMATION_MODULES``, runs here, so a plain script's handlers of its TimerManager
+    events run with no worker process. Never in a Django process, nor with
+    ``TIMERS_IN_PROCESS = False``.
     """
     from .._client.engine import engine
     from .._core.registry import registry
 
-    definition: Any = registry.handlers.get(name) or registry.workflows.get(name)
+    definition: Any = (registry.handlers.get(name) or registry.workflows.get(name)
+                       or registry.agents.get(name))
     if definition is None or get_settings().timers_in_process is False or django_configured():
         return None
     code = definition.fn if hasattr(definition, "fn") else definition.cls
