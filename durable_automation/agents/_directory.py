@@ -13,7 +13,9 @@ number of live agents more than it must:
 
 A directory with no entries completes after :data:`IDLE_TIMEOUT` (or at its
 ``expires_at``) and is started again by the next ``put``; it continues-as-new when
-its history grows.
+its history grows. A ``put`` as the expiry or idle timer fires does not cancel it
+(patch ``da-directory-alarm``, ``_worker/alarm.py``): the time-skipping test server
+refused a task cancelling a timer that fired while it ran, and kept virtual time locked.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from .._worker.alarm import Alarm
 
 __all__ = ["DIRECTORY_WORKFLOW", "IDLE_TIMEOUT", "Directory", "shape_of"]
 
@@ -44,6 +49,7 @@ class Directory:
         self._entries: dict[str, str] = {}
         self._expires_at: datetime | None = None
         self._changed = False
+        self._alarm = Alarm("da-directory-alarm")
 
     @workflow.run
     async def run(self, state: Any = None) -> None:
@@ -63,8 +69,8 @@ class Directory:
             elif not self._entries:
                 timeout, summary = IDLE_TIMEOUT, "idle"
             try:
-                await workflow.wait_condition(lambda: self._changed or suggested(),
-                                              timeout=timeout, timeout_summary=summary)
+                await self._alarm.wait_condition(lambda: self._changed or suggested(),
+                                                 timeout=timeout, timeout_summary=summary)
             except TimeoutError:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._changed:

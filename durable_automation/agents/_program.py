@@ -4,7 +4,9 @@ One workflow per agent instance (id ``agent:<name>:<key>``). It keeps the Contex
 takes events as signals into an inbox and handles them one at a time, each handler
 an activity (``<agent>.<handler>``). Offset handlers are durable timers kept here:
 one ``wait_condition`` with the earliest due time as its timeout, so a timer never
-polls and moves or drops when its event is rescheduled or cancelled.
+polls and moves or drops when its event is rescheduled or cancelled. A delivery does
+not cancel that timer (patch ``da-agent-alarm``, ``_worker/alarm.py``): the
+time-skipping test server refused a task cancelling a timer that fired while it ran.
 
 History stays bounded: when Temporal suggests it, the program continues-as-new with
 everything in :class:`AgentStart` (Context, inbox, timers, claimed event names,
@@ -34,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from .._core.match import MissingValue, compare, ctx_value
     from .._core.registry import registry
     from .._core.wire import STATE_QUERY, EventWire, RunState
+    from .._worker.alarm import Alarm
     from .._worker.program import RunProgram
     from ._definitions import AgentDefinition, AgentHandlerDefinition, index_id
     from ._failure import HOOK_SUFFIX, PATCH, failure_of, hook_activity, hook_label
@@ -99,6 +102,7 @@ class _AgentProgram:
         self.running: str | None = None
         self.completing = False
         self.released = False
+        self.alarm = Alarm("da-agent-alarm")
         workflow.set_signal_handler(AGENT_DELIVERY_SIGNAL, self._on_delivery)
         workflow.set_signal_handler(AGENT_CLAIM_SIGNAL, self._on_claim)
         workflow.set_update_handler(AGENT_COMPLETE_UPDATE, self._on_complete)
@@ -163,7 +167,7 @@ class _AgentProgram:
             self._details(timers)
             timeout = (timers[0].due - now) if timers else None
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
+                await self.alarm.wait_condition(
                     lambda: bool(self.inbox) or self.completing, timeout=timeout,
                     timeout_summary=timers[0].label if timers else None,
                 )

@@ -17,6 +17,11 @@ then, with nothing left after a flush, the workflow stays open that long before 
 completes, still remembering the item ids it took, so an item delivered again soon
 after its batch ran (a relay retrying an event) is still recognised and dropped. A
 new item during the linger opens the next window as usual.
+
+The quiet window and the linger never cancel their timer (patch ``da-debounce-alarm``,
+``_worker/alarm.py``): an item a few ms before a window ended left the time-skipping
+test server with a task it refused and virtual time locked. A timer that fires while
+the window has moved on (a later item) arms the next one.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from .._core.defaults import format_duration
     from .._core.wire import STATE_QUERY, RunState
+    from .._worker.alarm import Alarm
     from ._collect import new_item_id, seconds
     from ._tasks import RUN_TASK_ACTIVITY, TaskCall
     from ._wire import DEBOUNCE_WORKFLOW, DebounceSpec, DebounceStatus
@@ -39,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["COLLECT_SIGNAL", "DebounceWorkflow"]
 
 COLLECT_SIGNAL = "collect"
+_ALARM = "da-debounce-alarm"
 
 
 @workflow.defn(name=DEBOUNCE_WORKFLOW)
@@ -57,6 +64,8 @@ class DebounceWorkflow:
         self._flushes = 0
         self._items = 0
         self._key = ""
+        self._last_arrival: datetime | None = None
+        self._alarm = Alarm(_ALARM)
 
     @workflow.signal(name=COLLECT_SIGNAL)
     def collect(self, message: dict[str, Any]) -> None:
@@ -69,6 +78,7 @@ class DebounceWorkflow:
             self._window_started = workflow.now()
         self._buffer.append({"id": item_id, "item": message.get("item")})
         self._arrivals += 1
+        self._last_arrival = workflow.now()
         self._window = seconds(message.get("window")) or self._window
         if "max_wait" in message:
             self._max_wait = seconds(message.get("max_wait"))
@@ -96,7 +106,7 @@ class DebounceWorkflow:
             if (not self._buffer and self._linger is not None
                     and workflow.patched("debounce-linger")):
                 with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(
+                    await self._alarm.wait_condition(
                         lambda: bool(self._buffer), timeout=self._linger,
                         timeout_summary=f"remember ids {format_duration(self._linger)}",
                     )
@@ -113,6 +123,25 @@ class DebounceWorkflow:
                 }))
 
     async def _quiet_window(self) -> None:
+        if not self._alarm.patched():
+            return await self._quiet_window_cancelling()
+        since = workflow.now()
+
+        def due() -> datetime:
+            # Quiet for a whole window since the last item (or since the window began to
+            # be watched, for items that came during a flush), capped by max_wait.
+            assert self._window is not None
+            quiet = max(since, self._last_arrival or since) + self._window
+            if self._max_wait is not None and self._window_started is not None:
+                quiet = min(quiet, self._window_started + self._max_wait)
+            return quiet
+
+        assert self._window is not None
+        await self._alarm.wait(lambda: False, due,
+                               summary=f"quiet {format_duration(self._window)}")
+
+    async def _quiet_window_cancelling(self) -> None:
+        """Before patch ``_ALARM``: each item cancels the window's timer and starts one."""
         assert self._window is not None
         while True:
             seen = self._arrivals

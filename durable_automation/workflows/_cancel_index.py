@@ -17,7 +17,10 @@ are ordered, and the decision is by time, not by who came first:
 Events are remembered for :data:`REMEMBER` (a registration later than that after its
 run started, say with no worker up for an hour, can miss an event in between). With
 no runs and no remembered events the index completes after :data:`IDLE_TIMEOUT`;
-the next update starts it again. It continues-as-new when its history grows.
+the next update starts it again. It continues-as-new when its history grows. A
+signal as its timer fires does not cancel that timer (patch ``da-cancel-index-alarm``,
+``_worker/alarm.py``): the time-skipping test server refused a task cancelling a timer
+that fired while it ran, and kept virtual time locked.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from .._core.cancel_on import CANCEL_INDEX_WORKFLOW
+    from .._worker.alarm import Alarm
 
 __all__ = ["IDLE_TIMEOUT", "REMEMBER", "CancelIndex"]
 
@@ -60,6 +64,7 @@ class CancelIndex:
         self._to_cancel: dict[str, str] = {}
         self._requests: set[asyncio.Future[None]] = set()  # cancellation requests sent
         self._changed = False
+        self._alarm = Alarm("da-cancel-index-alarm")
 
     @workflow.run
     async def run(self, state: Any = None) -> None:
@@ -82,8 +87,8 @@ class CancelIndex:
             elif not self._runs:
                 timeout = IDLE_TIMEOUT
             try:
-                await workflow.wait_condition(lambda: self._changed or suggested(),
-                                              timeout=timeout, timeout_summary="forget or idle")
+                await self._alarm.wait_condition(lambda: self._changed or suggested(),
+                                                 timeout=timeout, timeout_summary="forget or idle")
             except TimeoutError:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._forget_old_events()

@@ -14,7 +14,10 @@ visibility queries. So waits are indexed in Temporal itself:
 * a run that stops waiting (timeout, direct signal) unregisters.
 
 A hub with no waiters completes after :data:`IDLE_TIMEOUT` and is started again by
-the next registration; it continues-as-new when its history grows.
+the next registration; it continues-as-new when its history grows. A registration as
+the idle timer fires does not cancel it (patch ``da-hub-alarm``, ``_worker/alarm.py``):
+the time-skipping test server refused a task cancelling a timer that fired while it
+ran, and kept virtual time locked.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from .._core.registry import registry
     from .._core.wire import WAKE_SIGNAL, DeliverRequest, Waiter, WakeWire
+    from .._worker.alarm import Alarm
 
 __all__ = [
     "HUB_WORKFLOW", "IDLE_TIMEOUT", "SignalHub", "describe_errors", "hub_id", "validate_partial",
@@ -47,6 +51,7 @@ class SignalHub:
 
     def __init__(self) -> None:
         self._waiters: dict[tuple[str, int], Waiter] = {}
+        self._alarm = Alarm("da-hub-alarm")
 
     @workflow.run
     async def run(self, waiters: list[Waiter]) -> None:
@@ -58,7 +63,7 @@ class SignalHub:
                     lambda: not self._waiters or workflow.info().is_continue_as_new_suggested(),
                 )
                 if not self._waiters:
-                    await workflow.wait_condition(
+                    await self._alarm.wait_condition(
                         lambda: bool(self._waiters), timeout=IDLE_TIMEOUT,
                         timeout_summary="idle",
                     )

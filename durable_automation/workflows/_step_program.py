@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from .._core.definitions import WorkflowDefinition
     from .._core.registry import registry
     from .._core.wire import CommandWire, StartInput, StepInput, Waiter, WakeWire
+    from .._worker.alarm import Alarm
     from .._worker.flow_gate import wait_for_slot
     from .._worker.program import RunProgram, unregister_waiter
     from ._cancel_on import run_guarded
@@ -38,6 +39,12 @@ _FAILED_TYPE = "AutomationFailed"
 
 class StepProgram(RunProgram):
     """Runs a ``@workflow`` / ``@event_workflow`` class's steps."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        # A wake does not cancel its wait's timeout timer: the time-skipping test server
+        # refused a task cancelling a timer that fired while it ran (_worker/alarm.py).
+        self._alarm = Alarm("da-step-wait-alarm")
 
     async def run(self, args: Sequence[RawValue]) -> Any:
         """Run the steps from the start input (or a continue-as-new's state)."""
@@ -138,7 +145,7 @@ class StepProgram(RunProgram):
         self.publish(f"Step {step}: waiting for {channel}{until}")
         record_park(step, "wait", [command.then, command.on_timeout], self._context)
         try:
-            await workflow.wait_condition(
+            await self._alarm.wait_condition(
                 lambda: seq in self._wakes, timeout=command.duration,
                 timeout_summary=f"{step}: wait {channel} timeout" if command.duration else None,
             )

@@ -76,21 +76,22 @@ def step_sleep(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     save("step_after_sleep", run.id)
 
 
-def step_wait(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+def step_wait(tm: TimeMachine, save: Callable[[str, str], None], prefix: str = "step") -> None:
     woken = engine.start("replay_waiter", item=1)
     tm.settle()
     assert woken.status() == "waiting"
-    save("step_mid_wait", woken.id)
+    save(f"{prefix}_mid_wait", woken.id)
     assert engine.signal(GO_SIGNAL, {"note": "go"}) == 1
     assert woken.result() == {"outcome": "woken"}
-    save("step_woken_by_signal", woken.id)
+    save(f"{prefix}_woken_by_signal", woken.id)
     timed_out = engine.start("replay_waiter", item=2)
     tm.settle()
     tm.advance(hours=2)
     assert timed_out.result() == {"outcome": "timed out"}
-    save("step_wait_timed_out", timed_out.id)
+    save(f"{prefix}_wait_timed_out", timed_out.id)
     # The hub saw: register, deliver (one wake), register, unregister (timeout).
-    save("signal_hub_registered_and_delivered", hub_id(engine.task_queue, GO_SIGNAL))
+    save("signal_hub_registered_and_delivered" if prefix == "step"
+         else f"{prefix}_signal_hub_registered_and_delivered", hub_id(engine.task_queue, GO_SIGNAL))
 
 
 def event_handler(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
@@ -100,23 +101,24 @@ def event_handler(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     save("event_handler_completed", run.id)
 
 
-def agent_offset(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
-    data = {"id": 7}
+def agent_offset(tm: TimeMachine, save: Callable[[str, str], None], prefix: str = "agent",
+                 stay: int = 7) -> None:
+    data = {"id": stay}
     [run] = engine.emit("replay_stay_opened", data=data)
     engine.emit("replay_stay_note", data=data)
     due = tm.now() + timedelta(hours=1)
-    engine.handle_event_scheduled(Event(name="replay_checkout_due", id="due-7", data=data,
+    engine.handle_event_scheduled(Event(name="replay_checkout_due", id=f"due-{stay}", data=data,
                                         at=due, scheduled=True))
     tm.settle()
     state = run.agent_state()  # type: ignore[attr-defined]
     assert state.context["notes"] == 1 and [t.handler for t in state.timers] == ["remind"]
-    save("agent_mid_offset_timer", run.id)
+    save(f"{prefix}_mid_offset_timer", run.id)
     # The directory listing the agents armed for this scheduled event.
-    save("agent_directory_armed", "agent-event:replay_checkout_due:due-7")
+    save(f"{prefix}_directory_armed", f"agent-event:replay_checkout_due:due-{stay}")
     tm.advance(minutes=51)
     tm.settle()
     assert run.agent_state().context["reminded"] is True  # type: ignore[attr-defined]
-    save("agent_after_offset_timer", run.id)
+    save(f"{prefix}_after_offset_timer", run.id)
 
 
 def agent_failure(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
@@ -136,24 +138,47 @@ def agent_failure(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     save("agent_on_failure_hook_ran", run.id)
 
 
-def debounce(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+def agent_woken(tm: TimeMachine, save: Callable[[str, str], None],
+                prefix: str = "agent_woken", stay: int = 8) -> None:
+    """An agent gets an event while its offset timer waits: before patch
+    ``da-agent-alarm`` the wake cancelled that timer and started another."""
+    data = {"id": stay}
+    [run] = engine.emit("replay_stay_opened", data=data)
+    due = tm.now() + timedelta(hours=1)
+    engine.handle_event_scheduled(Event(name="replay_checkout_due", id=f"due-{stay}", data=data,
+                                        at=due, scheduled=True))
+    tm.settle()
+    tm.advance(minutes=20)
+    engine.emit("replay_stay_note", data=data)
+    tm.settle()
+    assert run.agent_state().context["notes"] == 1  # type: ignore[attr-defined]
+    save(f"{prefix}_mid_offset_timer", run.id)
+    tm.advance(minutes=31)
+    tm.settle()
+    assert run.agent_state().context["reminded"] is True  # type: ignore[attr-defined]
+    save(f"{prefix}_after_offset_timer", run.id)
+
+
+def debounce(tm: TimeMachine, save: Callable[[str, str], None],
+             prefix: str = "debounce") -> None:
     window = timedelta(seconds=30)
     handle = debounce_task(record_batch, "k1", window, collect=1)
     tm.advance(seconds=10)
     debounce_task(record_batch, "k1", window, collect=2)
     tm.settle()
-    save("debounce_mid_window", handle.id)
+    save(f"{prefix}_mid_window", handle.id)
     tm.advance(seconds=31)
     assert ("batch", [1, 2]) in automations.SEEN
-    save("debounce_after_flush", handle.id)
+    save(f"{prefix}_after_flush", handle.id)
 
 
-def debounced_handler(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+def debounced_handler(tm: TimeMachine, save: Callable[[str, str], None],
+                      name: str = "debounced_handler_batch") -> None:
     for text in ("hi", "there"):
         engine.emit("replay_message", data={"guest": "g1", "text": text})
     tm.advance(seconds=31)
     assert ("messages", ["hi", "there"]) in automations.SEEN
-    save("debounced_handler_batch", "debounce:on_messages:g1")
+    save(name, "debounce:on_messages:g1")
 
 
 def timer(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
@@ -247,7 +272,8 @@ def throttle_limiter(tm: TimeMachine, save: Callable[[str, str], None],
     save(f"{prefix}_idle", f"limit:{engine.task_queue}:replay_throttled:g1")
 
 
-def cancel_on(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+def cancel_on(tm: TimeMachine, save: Callable[[str, str], None],
+              prefix: str = "cancel_on") -> None:
     """A run cancelled by an event (cancel_on, its on_cancel step), its index, and a run
     that failed (its on_failure hook)."""
     run = engine.start("replay_cancellable", item=1)
@@ -261,22 +287,25 @@ def cancel_on(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
         time.sleep(0.1)
     tm.settle()
     assert run.status() == "cancelled" and ("cleaned", 1) in automations.SEEN
-    save("cancel_on_run_cancelled", run.id)
-    save("cancel_on_index_after_event",
+    if prefix == "cancel_on":  # a later variant differs in its index only
+        save("cancel_on_run_cancelled", run.id)
+    save(f"{prefix}_index_after_event",
          "cancel-on:replay_cancellable:0:replay_cancelled:id=1")
     failed = engine.start("replay_cancellable", item=2, fail_now=True)
     tm.settle()
     assert failed.status() == "failed" and ("failure", "asked to fail") in automations.SEEN
-    save("on_failure_hook_ran", failed.id)
+    if prefix == "cancel_on":
+        save("on_failure_hook_ran", failed.id)
 
 
-def batched_handler(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+def batched_handler(tm: TimeMachine, save: Callable[[str, str], None],
+                    name: str = "batch_two_batches") -> None:
     """A Batch(max_size=2, timeout=10s) handler: one full batch, then one cut by time."""
     for value in (1, 2, 3):
         engine.emit("replay_reading", data={"value": value})
     tm.advance(seconds=11)
     assert ("readings", [3]) in automations.SEEN
-    save("batch_two_batches", "batch:on_readings:all")
+    save(name, "batch:on_readings:all")
 
 
 def park_memo(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
@@ -301,6 +330,10 @@ def local_steps(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     save("step_local_retried", run.id)
 
 
+def _a_day_later(tm: TimeMachine) -> None:
+    tm.advance(days=1)
+
+
 SCENARIOS: dict[str, Recorder] = {
     "step_sleep": step_sleep, "step_wait": step_wait, "event_handler": event_handler,
     "agent_offset": agent_offset, "agent_failure": agent_failure,
@@ -311,7 +344,19 @@ SCENARIOS: dict[str, Recorder] = {
     # The same with patch ``da-flow-window-timer`` (window timers never cancelled).
     "throttle_limiter_window_timer": lambda tm, save: throttle_limiter(
         tm, save, "limiter_window_timer"),
-    "cancel_on": cancel_on, "batched_handler": batched_handler,
+    "cancel_on": cancel_on, "batched_handler": batched_handler, "agent_woken": agent_woken,
+    # The same with the ``da-*-alarm`` patches (a wake never cancels a wait's timer):
+    # debounce, batch, agent, step wait, signal hub, agent directory, cancel-on index.
+    # A day later: the runs of the same ids recorded before them have ended by then.
+    "step_wait_alarm": lambda tm, save: _a_day_later(tm) or step_wait(tm, save, "step_alarm"),
+    "debounce_alarm": lambda tm, save: _a_day_later(tm) or debounce(tm, save, "debounce_alarm"),
+    "debounced_handler_alarm": lambda tm, save: _a_day_later(tm) or debounced_handler(
+        tm, save, "debounced_handler_alarm_batch"),
+    "batched_handler_alarm": lambda tm, save: _a_day_later(tm) or batched_handler(
+        tm, save, "batch_alarm_two_batches"),
+    "agent_woken_alarm": lambda tm, save: agent_woken(tm, save, "agent_alarm_woken", stay=9),
+    "agent_offset_alarm": lambda tm, save: agent_offset(tm, save, "agent_alarm", stay=10),
+    "cancel_on_alarm": lambda tm, save: _a_day_later(tm) or cancel_on(tm, save, "cancel_on_alarm"),
     "park_memo": park_memo, "local_steps": local_steps,
 }
 
