@@ -76,4 +76,8 @@ def test_fairness_keys_share_the_worker_between_tenants(fair_server):
     starts += [("flow_tenant_job", {"label": f"small{i}", "tenant": "small"}) for i in range(2)]
     order = _queue_then_drain(fair_server, starts)
     # First come, first served would put them 7th and 8th; fair dispatch interleaves.
-    assert max(order.index("small0"), order.index("small1")) < 5, order
+    # Exact interleaving (2nd and 4th) holds only while the whole backlog is queued when
+    # the worker polls: steps are queued as their runs' tasks complete, and under load
+    # (two suites on 2 cores) one came 6th. Both before the last two big jobs still
+    # fails first come, first served.
+    assert max(order.index("small0"), order.index("small1")) < 6, order
