@@ -13,6 +13,12 @@ database and makes it occur, cancels it, or answers "later" when the stored date
 later than the timer's (a move whose signal has not arrived yet). Cancelling the
 workflow cancels the timer. Nothing polls.
 
+A ``move`` does not cancel the timer (patch ``da-django-timer-alarm``, the core's
+:class:`~durable_automation.integration.Alarm`): a timer that fired while the move's
+task ran made Temporal's time-skipping test server refuse that task and keep virtual
+time locked. The timer of an earlier date fires and wakes the workflow, which arms the
+next one; one of a later date (a move earlier) fires after the event, unheard.
+
 This module runs in the workflow sandbox: it imports no Django (the sandbox re-imports
 it for each run), only temporalio, pydantic and the core's wire types. The workflow's
 name and the commands it emits are those it had when it lived in the core, so timers
@@ -33,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from durable_automation.integration import (
         MOVE_SIGNAL,
         SCHEDULED_EVENT_WORKFLOW,
+        Alarm,
         EventWire,
         StartInput,
     )
@@ -95,6 +102,7 @@ class ScheduledEventWorkflow:
 
     def __init__(self) -> None:
         self._due: datetime | None = None
+        self._alarm = Alarm("da-django-timer-alarm")
 
     @workflow.signal(name=MOVE_SIGNAL)
     def move(self, raw: Any) -> None:
@@ -130,7 +138,7 @@ class ScheduledEventWorkflow:
                     f"{target.isoformat(timespec='seconds')}"
                 )
                 try:
-                    await workflow.wait_condition(
+                    await self._alarm.wait_condition(
                         lambda: self._due != target,  # noqa: B023 - awaited in this iteration
                         timeout=remaining,
                         timeout_summary=f"{event.name} due {target.isoformat(timespec='seconds')}",

@@ -14,7 +14,8 @@ reaches into the SDK's private layers:
 - the client calls for scheduled events' durable timers (a workflow per event,
   which the integration itself provides and registers): :func:`astart_timer`,
   :func:`amove_timer`, :func:`acancel_timer`, and what that workflow needs of the
-  core (:data:`SCHEDULED_EVENT_WORKFLOW`, :data:`MOVE_SIGNAL`, :class:`StartInput`).
+  core (:data:`SCHEDULED_EVENT_WORKFLOW`, :data:`MOVE_SIGNAL`, :class:`StartInput`,
+  and :class:`Alarm`, its wait whose timer a ``move`` never cancels).
 
 Calls go one way: the integration calls the core. The core reaches back only through
 the hooks the integration installs for user code (the call wrappers around it, and
@@ -42,10 +43,12 @@ from ._core.hooks import (
 from ._core.registry import registry
 from ._core.settings import Settings, configure, get_settings, reset_settings
 from ._core.wire import EventWire, StartInput
+from ._worker.alarm import Alarm
 
 __all__ = [
     "MOVE_SIGNAL",
     "SCHEDULED_EVENT_WORKFLOW",
+    "Alarm",
     "Engine",
     "Event",
     "EventWire",

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from .._core.defaults import defaults
     from .._core.flow import FlowGrant
     from .._core.wire import RunState, StartInput, StepInput, StepOutcome, Waiter, WakeWire
+    from .alarm import Alarm
 
 __all__ = ["RunProgram", "unregister_waiter"]
 
@@ -48,6 +49,8 @@ class RunProgram:
         self._executions = 0
         self._wakes: dict[int, WakeWire] = {}
         self._start_at: datetime | None = None
+        # The start gate's timers: a reschedule does not cancel one (gate()).
+        self._gate_alarm = Alarm("da-gate-alarm")
         # The limiter's answer, for a run with a concurrency/throttle/rate limit (flow_gate).
         self.flow_grant: FlowGrant | None = None
         self.flow_grants: dict[str, FlowGrant] = {}  # by token: an agent's handler calls
@@ -136,7 +139,13 @@ class RunProgram:
             workflow.upsert_search_attributes(updates)
 
     async def gate(self, start_at: datetime | None, label: str) -> None:
-        """Hold the run until ``start_at``; a reschedule signal moves the time."""
+        """Hold the run until ``start_at``; a reschedule signal moves the time.
+
+        The reschedule cancels no timer (patch ``da-gate-alarm``, ``alarm.py``): one that
+        fired while the signal's task ran made the time-skipping test server refuse the
+        task and keep virtual time locked. A timer of an older, earlier time fires and
+        the next one is armed then.
+        """
         # A reschedule sent right after the start can be handled before this runs: it
         # is the newer time and must win (patched: older histories overwrote it).
         if self._start_at is None or not workflow.patched("da-gate-keeps-early-reschedule"):
@@ -149,7 +158,7 @@ class RunProgram:
             self._phase, self._deadline = "scheduled", target
             self.publish(f"Scheduled for {target.isoformat()} ({label})")
             try:
-                await workflow.wait_condition(
+                await self._gate_alarm.wait_condition(
                     lambda: self._start_at != target,  # noqa: B023 - awaited in this iteration
                     timeout=remaining,
                     timeout_summary=f"{label} at {target.isoformat(timespec='seconds')}",

@@ -6,41 +6,34 @@ state for action", from its ``processCancelTimer``), after marking it complete: 
 task stays started and keeps virtual time locked, so the next ``advance`` hangs until
 its RPC deadline. The
 debounce, batch, agent, step-wait, signal-hub, agent-directory and cancel-on-index
-workflows waited with ``wait_condition(..., timeout=...)``, which cancels the timer
+workflows, and the start gate of a run waiting for an event's time (its reschedule
+signal), waited with ``wait_condition(..., timeout=...)``, which cancels the timer
 when the signal or update wins; they now let their timers fire (``_worker/alarm.py``,
 each behind its ``da-*-alarm`` patch). The timer workflow was never affected (see its
 test).
 
-The race is made certain here: an interceptor holds the workflow task of one chosen
-signal for ``_HOLD`` seconds of real time (the server's clock runs in real time while
-a task holds the time-skipping lock), and the signal is sent ``_LEAD`` before the
-timer is due, so the timer fires on the server while that task runs. A test that
-would hang fails after ``_BOUND`` seconds instead.
+The race is made certain (``tests/helpers/wake_race.py``): an interceptor holds the
+workflow task of one chosen signal for ``HOLD`` seconds of real time (the server's
+clock runs in real time while a task holds the time-skipping lock), and the signal is
+sent ``LEAD`` before the timer is due, so the timer fires on the server while that
+task runs. A test that would hang fails after ``BOUND`` seconds instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
-from temporalio.worker import (
-    HandleSignalInput,
-    HandleUpdateInput,
-    Interceptor,
-    WorkflowInboundInterceptor,
-    WorkflowInterceptorClassInput,
-)
 
 from durable_automation import engine
 from durable_automation._core.cancel_on import CANCEL_INDEX_WORKFLOW
 from durable_automation._core.channels import HUB_WORKFLOW, IDLE_TIMEOUT, hub_id
-from durable_automation._core.wire import WAKE_SIGNAL, Waiter
+from durable_automation._core.wire import RESCHEDULE_SIGNAL, WAKE_SIGNAL, Waiter
 from durable_automation.agents import agent, handler
 from durable_automation.agents._store import directory_put, directory_query
 from durable_automation.agents._wire import AGENT_DELIVERY_SIGNAL
@@ -49,65 +42,24 @@ from durable_automation.testing import TimeMachine
 from durable_automation.timers import Timer, debounce_task, task
 from durable_automation.timers._debounce_workflow import COLLECT_SIGNAL
 from durable_automation.timers._timer import astop_timer_workflow
-from durable_automation.worker import AutomationWorker
-from durable_automation.workflows import complete, step, wait, workflow
+from durable_automation.workflows import complete, event_workflow, step, wait, workflow
+from tests.helpers.wake_race import (
+    BOUND,
+    HELD,
+    HoldingTimeMachine,
+    advance_bounded,
+    sleep_until_just_before,
+    timer_events,
+)
 
-_HOLD = 1.0  # under the SDK's 2 s deadlock detector
-_LEAD = timedelta(seconds=0.5)
-_BOUND = 20.0
-
-# Signal names whose next delivery is held (one-shot: a replay of the task after an
-# eviction runs at full speed).
-_HELD: list[str] = []
 SEEN: list[Any] = []
-
-
-class _HoldOneSignal(Interceptor):
-    def workflow_interceptor_class(
-            self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
-        return _HoldingInbound
-
-
-class _HoldingInbound(WorkflowInboundInterceptor):
-    async def handle_signal(self, input: HandleSignalInput) -> None:
-        if input.signal in _HELD:
-            _HELD.remove(input.signal)
-            time.sleep(_HOLD)  # noqa: ASYNC251 - the point: a slow workflow task
-        await super().handle_signal(input)
-
-    async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
-        if input.update in _HELD:
-            _HELD.remove(input.update)
-            time.sleep(_HOLD)  # noqa: ASYNC251
-        return await super().handle_update_handler(input)
-
-
-class _HoldingTimeMachine(TimeMachine):
-    """A time machine whose worker holds the task of the signals named in ``_HELD``."""
-
-    async def _astart(self) -> None:
-        from temporalio.testing import WorkflowEnvironment
-
-        from durable_automation._binaries import test_server_path
-        from durable_automation._client.connect import data_converter
-        from durable_automation.testing import _quiet_runtime
-
-        self.env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=test_server_path(), data_converter=data_converter(),
-            runtime=_quiet_runtime(),
-        )
-        self._stack.enter_context(self.env.auto_time_skipping_disabled())
-        self._worker = AutomationWorker(self.env.client, self.task_queue, bind_engine=False,
-                                        graceful_shutdown=timedelta(seconds=1),
-                                        interceptors=[_HoldOneSignal()])
-        await self._worker.__aenter__()
 
 
 @pytest.fixture
 def tm() -> Iterator[TimeMachine]:
     SEEN.clear()
-    _HELD.clear()
-    with _HoldingTimeMachine() as machine:
+    HELD.clear()
+    with HoldingTimeMachine() as machine:
         yield machine
 
 
@@ -173,54 +125,40 @@ class SignalWaiter:
         return complete(outcome="timed out")
 
 
-def _sleep_until_just_before(tm: TimeMachine, due: datetime) -> None:
-    """Settle, then move virtual time to ``_LEAD`` before ``due`` (a timer fires at its
-    due time or later; nothing settles after: the signal that follows must reach the
-    worker before the timer fires)."""
-    tm.settle()
-    assert tm.env is not None
-    # Under load the moment may have passed: then the race is missed and the test proves
-    # less, but it cannot fail the fixed code.
-    tm._run(tm.env.sleep(max(due - _LEAD - tm.now(), timedelta(0))))
+@event_workflow("wake_race_departure_due", offset=timedelta(minutes=-30),
+                name="wake_race_departure")
+class DepartureReminder:
+    """Starts half an hour before a departure (its start gate: a timer)."""
 
+    class Context(BaseModel):
+        pass
 
-def _advance_bounded(tm: TimeMachine, **kwargs: float) -> None:
-    """``tm.advance``, failing after ``_BOUND`` s of real time rather than hanging."""
-    try:
-        tm._run(asyncio.wait_for(tm._aadvance(timedelta(**kwargs)), _BOUND))
-    except TimeoutError:
-        pytest.fail(f"advance() hung for {_BOUND} s: virtual time is locked")
-
-
-def _timer_events(tm: TimeMachine, workflow_id: str) -> list[EventType.ValueType]:
-    assert tm.env is not None
-    history = tm._run(tm.env.client.get_workflow_handle(workflow_id).fetch_history())
-    return [e.event_type for e in history.events if e.event_type in (
-        EventType.EVENT_TYPE_TIMER_STARTED, EventType.EVENT_TYPE_TIMER_FIRED,
-        EventType.EVENT_TYPE_TIMER_CANCELED)]
+    @step(start=True)
+    def remind(self) -> Any:
+        return complete(reminded=True)
 
 
 def test_an_item_as_the_debounce_window_ends(tm: TimeMachine) -> None:
     window = timedelta(seconds=10)
     t0 = tm.now()
     handle = debounce_task(flush, "k", window, collect=1)
-    _sleep_until_just_before(tm, t0 + window)
-    _HELD.append(COLLECT_SIGNAL)
+    sleep_until_just_before(tm, t0 + window)
+    HELD.append(COLLECT_SIGNAL)
     debounce_task(flush, "k", window, collect=2)
-    _advance_bounded(tm, seconds=15)
+    advance_bounded(tm, seconds=15)
     assert SEEN == [("flush", [1, 2])]
-    assert EventType.EVENT_TYPE_TIMER_CANCELED not in _timer_events(tm, handle.id)
+    assert EventType.EVENT_TYPE_TIMER_CANCELED not in timer_events(tm, handle.id)
 
 
 def test_an_event_that_fills_a_batch_as_its_timeout_ends(tm: TimeMachine) -> None:
     t0 = tm.now()
     engine.emit("wake_race_reading", data={"value": 1})
-    _sleep_until_just_before(tm, t0 + timedelta(seconds=10))
-    _HELD.append("collect")
+    sleep_until_just_before(tm, t0 + timedelta(seconds=10))
+    HELD.append("collect")
     engine.emit("wake_race_reading", data={"value": 2})
-    _advance_bounded(tm, seconds=15)
+    advance_bounded(tm, seconds=15)
     assert SEEN == [("batch", [1, 2])]
-    kinds = _timer_events(tm, "batch:wake_race_readings:all")
+    kinds = timer_events(tm, "batch:wake_race_readings:all")
     assert EventType.EVENT_TYPE_TIMER_CANCELED not in kinds
 
 
@@ -232,13 +170,13 @@ def test_an_event_for_an_agent_as_its_offset_timer_fires(tm: TimeMachine) -> Non
                                         at=due, scheduled=True))
     tm.settle()
     [timer] = run.agent_state().timers  # type: ignore[attr-defined]
-    _sleep_until_just_before(tm, timer.due)
-    _HELD.append(AGENT_DELIVERY_SIGNAL)
+    sleep_until_just_before(tm, timer.due)
+    HELD.append(AGENT_DELIVERY_SIGNAL)
     engine.emit("wake_race_note", data=data)
-    _advance_bounded(tm, minutes=1)
+    advance_bounded(tm, minutes=1)
     state = run.agent_state()  # type: ignore[attr-defined]
     assert state.context["notes"] == 1 and state.context["reminded"] is True, state.context
-    assert EventType.EVENT_TYPE_TIMER_CANCELED not in _timer_events(tm, run.id)
+    assert EventType.EVENT_TYPE_TIMER_CANCELED not in timer_events(tm, run.id)
 
 
 def test_a_signal_as_a_step_wait_times_out(tm: TimeMachine) -> None:
@@ -246,12 +184,12 @@ def test_a_signal_as_a_step_wait_times_out(tm: TimeMachine) -> None:
     tm.settle()
     deadline = run.state().deadline
     assert deadline is not None
-    _sleep_until_just_before(tm, deadline)
-    _HELD.append(WAKE_SIGNAL)
+    sleep_until_just_before(tm, deadline)
+    HELD.append(WAKE_SIGNAL)
     assert engine.signal("wake_race:go") == 1
-    _advance_bounded(tm, seconds=15)
+    advance_bounded(tm, seconds=15)
     assert run.result(timeout=5) == {"outcome": "woken"}
-    assert EventType.EVENT_TYPE_TIMER_CANCELED not in _timer_events(tm, run.id)
+    assert EventType.EVENT_TYPE_TIMER_CANCELED not in timer_events(tm, run.id)
 
 
 def test_a_stop_as_a_timer_ticks(tm: TimeMachine) -> None:
@@ -262,13 +200,13 @@ def test_a_stop_as_a_timer_ticks(tm: TimeMachine) -> None:
     tm.settle()
     status = ticker.status()
     assert status is not None and status.next_fire_at is not None
-    _sleep_until_just_before(tm, status.next_fire_at)
-    _HELD.append("stop")
+    sleep_until_just_before(tm, status.next_fire_at)
+    HELD.append("stop")
     try:
-        tm._run(asyncio.wait_for(astop_timer_workflow(ticker.id), _BOUND))
+        tm._run(asyncio.wait_for(astop_timer_workflow(ticker.id), BOUND))
     except Exception as err:  # noqa: BLE001 - a timeout, however the client words it
-        pytest.fail(f"stop() got no answer within {_BOUND} s: {err!r}")
-    _advance_bounded(tm, seconds=15)
+        pytest.fail(f"stop() got no answer within {BOUND} s: {err!r}")
+    advance_bounded(tm, seconds=15)
     assert SEEN == ["tick"]  # the first tick, at the start; none after the stop
 
 
@@ -276,17 +214,17 @@ def test_a_put_as_a_directory_expires(tm: TimeMachine) -> None:
     assert tm.env is not None
     client, expires = tm.env.client, tm.now() + timedelta(hours=1)
     tm._run(directory_put(client, tm.task_queue, "wake-race-dir", ["a"], "x", expires_at=expires))
-    _sleep_until_just_before(tm, expires)
-    _HELD.append("put")
+    sleep_until_just_before(tm, expires)
+    HELD.append("put")
     try:
         tm._run(asyncio.wait_for(directory_put(
             client, tm.task_queue, "wake-race-dir", ["b"], "x",
-            expires_at=expires + timedelta(hours=1)), _BOUND))
+            expires_at=expires + timedelta(hours=1)), BOUND))
     except Exception as err:  # noqa: BLE001 - a timeout, however the client words it
-        pytest.fail(f"put got no answer within {_BOUND} s: {err!r}")
-    _advance_bounded(tm, minutes=1)
+        pytest.fail(f"put got no answer within {BOUND} s: {err!r}")
+    advance_bounded(tm, minutes=1)
     assert tm._run(directory_query(client, "wake-race-dir", "entries")) == {"a": "x", "b": "x"}
-    assert EventType.EVENT_TYPE_TIMER_CANCELED not in _timer_events(tm, "wake-race-dir")
+    assert EventType.EVENT_TYPE_TIMER_CANCELED not in timer_events(tm, "wake-race-dir")
 
 
 def test_a_signal_as_a_cancel_index_forgets_an_event(tm: TimeMachine) -> None:
@@ -296,12 +234,12 @@ def test_a_signal_as_a_cancel_index_forgets_an_event(tm: TimeMachine) -> None:
     tm._run(tm.env.client.start_workflow(
         CANCEL_INDEX_WORKFLOW, {}, id=index_id, task_queue=tm.task_queue,
         start_signal="occurred", start_signal_args=[{"id": "e1", "at": at.isoformat()}]))
-    _sleep_until_just_before(tm, at + timedelta(hours=1))
-    _HELD.append("remove")
+    sleep_until_just_before(tm, at + timedelta(hours=1))
+    HELD.append("remove")
     tm._run(tm.env.client.get_workflow_handle(index_id).signal("remove", "nobody"))
-    _advance_bounded(tm, minutes=15)  # the event forgotten, then idle: the index ends
+    advance_bounded(tm, minutes=15)  # the event forgotten, then idle: the index ends
     assert tm._run(tm.env.client.get_workflow_handle(index_id).result()) is None
-    assert EventType.EVENT_TYPE_TIMER_CANCELED not in _timer_events(tm, index_id)
+    assert EventType.EVENT_TYPE_TIMER_CANCELED not in timer_events(tm, index_id)
 
 
 def test_a_registration_as_a_signal_hub_goes_idle(tm: TimeMachine) -> None:
@@ -314,10 +252,27 @@ def test_a_registration_as_a_signal_hub_goes_idle(tm: TimeMachine) -> None:
     tm._run(tm.env.client.get_workflow_handle(hub).signal("unregister", waiter))
     tm.settle()
     idle_from = tm.now()
-    _sleep_until_just_before(tm, idle_from + IDLE_TIMEOUT)
-    _HELD.append("register")
+    sleep_until_just_before(tm, idle_from + IDLE_TIMEOUT)
+    HELD.append("register")
     tm._run(tm.env.client.get_workflow_handle(hub).signal("register", waiter))
-    _advance_bounded(tm, minutes=1)
+    advance_bounded(tm, minutes=1)
     waiting = tm._run(tm.env.client.get_workflow_handle(hub).query("waiting"))
     assert len(waiting) == 1
-    assert EventType.EVENT_TYPE_TIMER_CANCELED not in _timer_events(tm, hub)
+    assert EventType.EVENT_TYPE_TIMER_CANCELED not in timer_events(tm, hub)
+
+
+def test_a_reschedule_as_a_run_s_start_time_comes(tm: TimeMachine) -> None:
+    departs = tm.now() + timedelta(hours=1)
+    event = Event(name="wake_race_departure_due", id="dep-1", at=departs, scheduled=True)
+    [run] = engine.handle_event_scheduled(event)
+    sleep_until_just_before(tm, departs - timedelta(minutes=30))
+    HELD.append(RESCHEDULE_SIGNAL)
+    moved = Event(name="wake_race_departure_due", id="dep-1", at=departs + timedelta(hours=1),
+                  scheduled=True)
+    assert engine.handle_event_rescheduled(moved) == 1
+    advance_bounded(tm, minutes=15)
+    state = run.state()  # not started at the old time: it moved an hour later
+    assert (state.phase, state.deadline) == ("scheduled", moved.at - timedelta(minutes=30))
+    advance_bounded(tm, hours=1)
+    assert run.result(timeout=5) == {"reminded": True}
+    assert EventType.EVENT_TYPE_TIMER_CANCELED not in timer_events(tm, run.id)

@@ -21,6 +21,7 @@ from durable_automation.workflows import (
     CancelOn,
     Retry,
     complete,
+    event_workflow,
     fail,
     goto,
     sleep,
@@ -240,3 +241,16 @@ class LocalSteps:
     @step
     def finish(self, ctx: Context) -> Any:
         return complete(attempts=ctx.attempts, checked=ctx.checked)
+
+
+@event_workflow("replay_departure_due", offset=timedelta(minutes=-30), name="replay_departure")
+class DepartureReminder:
+    """Starts half an hour before a departure (a scheduled event): the run's start gate
+    waits on a timer, and a reschedule signal moves it."""
+
+    class Context(BaseModel):
+        pass
+
+    @step(start=True)
+    def remind(self) -> Any:
+        return complete(reminded=True)

@@ -51,6 +51,7 @@ from durable_automation.timers._wire import SCHEDULED_TASK_WORKFLOW
 from tests.replay import automations
 from tests.replay.automations import GO_SIGNAL, record_batch, record_call
 from tests.replay.files import HISTORIES, dump
+from tests.replay.record_moves import gate_rescheduled, scheduled_event_alarm
 
 Recorder = Callable[[TimeMachine, Callable[[str, str], None]], None]
 
@@ -358,6 +359,11 @@ SCENARIOS: dict[str, Recorder] = {
     "agent_offset_alarm": lambda tm, save: agent_offset(tm, save, "agent_alarm", stay=10),
     "cancel_on_alarm": lambda tm, save: _a_day_later(tm) or cancel_on(tm, save, "cancel_on_alarm"),
     "park_memo": park_memo, "local_steps": local_steps,
+    # A reschedule / move signal moving a wait's due time (record_moves.py): recorded
+    # before patches da-gate-alarm and da-django-timer-alarm, then with them.
+    "gate_rescheduled": gate_rescheduled,
+    "gate_alarm": lambda tm, save: gate_rescheduled(tm, save, "gate_alarm_rescheduled", "dep-2"),
+    "scheduled_event_alarm": scheduled_event_alarm,
 }
 
 
@@ -440,7 +446,8 @@ def main(argv: list[str] | None = None) -> None:
     options.out.mkdir(parents=True, exist_ok=True)
     scenarios = options.only or list(SCENARIOS)
     served = {cls for c in worker_components() for cls in c.workflows}
-    if "scheduled_event" in scenarios and ScheduledEventWorkflow not in served:
+    if ({"scheduled_event", "scheduled_event_alarm"} & set(scenarios)
+            and ScheduledEventWorkflow not in served):
         # A Django worker registers the scheduled-event workflow; here it is added by
         # hand, with a stub for the Django app's fire activity.
         add_worker_component(WorkerComponent("replay.scheduled_events",

@@ -3,6 +3,8 @@
 Histories recorded before the patches hold a ``TIMER_CANCELED`` where a signal or an
 update woke the wait; they replay under today's code (``test_replay.py``) because the
 patch is off for them. Forced on, each must fail: that is what the patch guards.
+(The scheduled-event workflow's histories replay here because pytest sets Django up,
+and the Django app registers that workflow.)
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ BEFORE = {
     "signal_hub_registered_and_delivered": "da-hub-alarm",
     "agent_directory_armed": "da-directory-alarm",
     "cancel_on_index_after_event": "da-cancel-index-alarm",
+    "gate_rescheduled_started": "da-gate-alarm",
+    "scheduled_event_moved_then_fired": "da-django-timer-alarm",
 }
 
 
@@ -47,7 +51,9 @@ def test_a_history_from_before_the_patch_needs_it_off(
 AFTER = ["agent_alarm_woken_after_offset_timer", "agent_alarm_directory_armed",
          "batch_alarm_two_batches", "cancel_on_alarm_index_after_event",
          "debounce_alarm_after_flush", "debounced_handler_alarm_batch",
-         "step_alarm_signal_hub_registered_and_delivered", "step_alarm_woken_by_signal"]
+         "step_alarm_signal_hub_registered_and_delivered", "step_alarm_woken_by_signal",
+         "gate_alarm_rescheduled_started", "scheduled_event_alarm_moved_then_fired",
+         "scheduled_event_alarm_moved_earlier_then_fired"]
 
 
 @pytest.mark.parametrize("name", AFTER)
