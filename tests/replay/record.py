@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -51,7 +50,16 @@ from durable_automation.timers._wire import SCHEDULED_TASK_WORKFLOW
 from tests.replay import automations
 from tests.replay.automations import GO_SIGNAL, record_batch, record_call
 from tests.replay.files import HISTORIES, dump
+from tests.replay.record_flow import (
+    batched_handler,
+    cancel_on,
+    limiter,
+    local_steps,
+    park_memo,
+    throttle_limiter,
+)
 from tests.replay.record_moves import gate_rescheduled, scheduled_event_alarm
+from tests.replay.record_schedule import schedule_run
 
 Recorder = Callable[[TimeMachine, Callable[[str, str], None]], None]
 
@@ -246,93 +254,14 @@ def scheduled_event(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
     save("scheduled_event_moved_then_fired", timer_id(wire))
 
 
-def limiter(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
-    """Two runs of one key under ``Concurrency(1)``: the second waits for its slot."""
-    first = engine.start("replay_limited", guest="g1", label="first")
-    second = engine.start("replay_limited", guest="g1", label="second")
-    tm.settle()
-    assert second.state().waiting_for == "slot"
-    save("limited_run_mid_slot", second.id)
-    save("limiter_mid_holding", f"limit:{engine.task_queue}:replay_limited:g1")
-    assert first.result() == {"label": "first"}
-    assert second.result() == {"label": "second"}
-    save("limited_run_completed", second.id)
-    save("limiter_idle", f"limit:{engine.task_queue}:replay_limited:g1")
+def _after_a_day(record: Recorder) -> Recorder:
+    """``record``, a virtual day later: runs of the same ids recorded before have ended."""
 
+    def later(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
+        tm.advance(days=1)
+        record(tm, save)
 
-def throttle_limiter(tm: TimeMachine, save: Callable[[str, str], None],
-                     prefix: str = "limiter_throttle") -> None:
-    """Three runs of one key under ``Throttle(1 per minute)``: the limiter lets one through
-    a minute, waiting on its window timer, then ends idle once the window is empty."""
-    runs = [engine.start("replay_throttled", guest="g1", label=f"r{i}") for i in range(3)]
-    tm.settle()
-    assert [run.status() for run in runs[1:]] == ["waiting", "waiting"]
-    save(f"{prefix}_mid_window", f"limit:{engine.task_queue}:replay_throttled:g1")
-    assert [run.result() for run in runs] == [{"label": f"r{i}"} for i in range(3)]
-    tm.advance(minutes=1, seconds=1)  # the window empties: the limiter ends
-    save(f"{prefix}_idle", f"limit:{engine.task_queue}:replay_throttled:g1")
-
-
-def cancel_on(tm: TimeMachine, save: Callable[[str, str], None],
-              prefix: str = "cancel_on") -> None:
-    """A run cancelled by an event (cancel_on, its on_cancel step), its index, and a run
-    that failed (its on_failure hook)."""
-    run = engine.start("replay_cancellable", item=1)
-    while run.state().phase != "sleeping":  # the test server cannot cancel mid-step
-        time.sleep(0.1)
-    tm.settle()
-    engine.emit("replay_cancelled", data={"id": 1})  # its index cancels the run
-    for _ in range(200):
-        if run.status() == "cancelled":
-            break
-        time.sleep(0.1)
-    tm.settle()
-    assert run.status() == "cancelled" and ("cleaned", 1) in automations.SEEN
-    if prefix == "cancel_on":  # a later variant differs in its index only
-        save("cancel_on_run_cancelled", run.id)
-    save(f"{prefix}_index_after_event",
-         "cancel-on:replay_cancellable:0:replay_cancelled:id=1")
-    failed = engine.start("replay_cancellable", item=2, fail_now=True)
-    tm.settle()
-    assert failed.status() == "failed" and ("failure", "asked to fail") in automations.SEEN
-    if prefix == "cancel_on":
-        save("on_failure_hook_ran", failed.id)
-
-
-def batched_handler(tm: TimeMachine, save: Callable[[str, str], None],
-                    name: str = "batch_two_batches") -> None:
-    """A Batch(max_size=2, timeout=10s) handler: one full batch, then one cut by time."""
-    for value in (1, 2, 3):
-        engine.emit("replay_reading", data={"value": value})
-    tm.advance(seconds=11)
-    assert ("readings", [3]) in automations.SEEN
-    save(name, "batch:on_readings:all")
-
-
-def park_memo(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
-    """A waiting run that wrote the ``da_park`` memo (deploy check), then woken."""
-    run = engine.start("replay_waiter", item=3)
-    tm.settle()
-    assert run.status() == "waiting"
-    save("step_mid_wait_park_memo", run.id)
-    assert engine.signal(GO_SIGNAL, {"note": "go"}) == 1
-    assert run.result() == {"outcome": "woken"}
-    save("step_woken_park_memo", run.id)
-
-
-def local_steps(tm: TimeMachine, save: Callable[[str, str], None]) -> None:
-    """Local steps: a failed attempt, the backoff timer, the retry with the Context the
-    failure carried, a second local step, a regular step (patch ``da-local-steps``)."""
-    run = engine.start("replay_local_steps")
-    tm.settle()
-    save("step_local_mid_retry", run.id)
-    tm.advance(minutes=1)
-    assert run.result() == {"attempts": 2, "checked": True}
-    save("step_local_retried", run.id)
-
-
-def _a_day_later(tm: TimeMachine) -> None:
-    tm.advance(days=1)
+    return later
 
 
 SCENARIOS: dict[str, Recorder] = {
@@ -348,16 +277,15 @@ SCENARIOS: dict[str, Recorder] = {
     "cancel_on": cancel_on, "batched_handler": batched_handler, "agent_woken": agent_woken,
     # The same with the ``da-*-alarm`` patches (a wake never cancels a wait's timer):
     # debounce, batch, agent, step wait, signal hub, agent directory, cancel-on index.
-    # A day later: the runs of the same ids recorded before them have ended by then.
-    "step_wait_alarm": lambda tm, save: _a_day_later(tm) or step_wait(tm, save, "step_alarm"),
-    "debounce_alarm": lambda tm, save: _a_day_later(tm) or debounce(tm, save, "debounce_alarm"),
-    "debounced_handler_alarm": lambda tm, save: _a_day_later(tm) or debounced_handler(
-        tm, save, "debounced_handler_alarm_batch"),
-    "batched_handler_alarm": lambda tm, save: _a_day_later(tm) or batched_handler(
-        tm, save, "batch_alarm_two_batches"),
+    "step_wait_alarm": _after_a_day(lambda tm, save: step_wait(tm, save, "step_alarm")),
+    "debounce_alarm": _after_a_day(lambda tm, save: debounce(tm, save, "debounce_alarm")),
+    "debounced_handler_alarm": _after_a_day(lambda tm, save: debounced_handler(
+        tm, save, "debounced_handler_alarm_batch")),
+    "batched_handler_alarm": _after_a_day(lambda tm, save: batched_handler(
+        tm, save, "batch_alarm_two_batches")),
     "agent_woken_alarm": lambda tm, save: agent_woken(tm, save, "agent_alarm_woken", stay=9),
     "agent_offset_alarm": lambda tm, save: agent_offset(tm, save, "agent_alarm", stay=10),
-    "cancel_on_alarm": lambda tm, save: _a_day_later(tm) or cancel_on(tm, save, "cancel_on_alarm"),
+    "cancel_on_alarm": _after_a_day(lambda tm, save: cancel_on(tm, save, "cancel_on_alarm")),
     "park_memo": park_memo, "local_steps": local_steps,
     # A reschedule / move signal moving a wait's due time (record_moves.py): recorded
     # before patches da-gate-alarm and da-django-timer-alarm, then with them.
@@ -365,72 +293,6 @@ SCENARIOS: dict[str, Recorder] = {
     "gate_alarm": lambda tm, save: gate_rescheduled(tm, save, "gate_alarm_rescheduled", "dep-2"),
     "scheduled_event_alarm": scheduled_event_alarm,
 }
-
-
-def schedule_run(out: Path, force: bool) -> None:
-    """One run a Temporal Schedule started for a ``Scheduler`` task (dev server: the
-    time-skipping server has no schedules)."""
-    from temporalio.testing import WorkflowEnvironment
-
-    from durable_automation._binaries import dev_server_path
-    from durable_automation._client.connect import data_converter
-    from durable_automation._core.runtime import LoopThread
-    from durable_automation.scheduler import Scheduler
-    from durable_automation.worker import AutomationWorker
-
-    worker_loop = LoopThread("replay-dev-worker")
-    task_queue = "replay-dev"
-
-    async def start() -> tuple[WorkflowEnvironment, AutomationWorker]:
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=dev_server_path(), data_converter=data_converter(),
-            ui=False)
-        worker = AutomationWorker(env.client, task_queue, bind_engine=False,
-                                  graceful_shutdown=timedelta(seconds=2))
-        return env, await worker.__aenter__()
-
-    async def stop(env: WorkflowEnvironment, worker: AutomationWorker) -> None:
-        try:
-            await worker.__aexit__(None, None, None)
-        finally:
-            await env.shutdown()
-
-    env, worker = worker_loop.run(start(), timeout=120)
-    previous = engine.bind(env.client, task_queue, worker_loop.loop)
-    scheduler_loop = LoopThread("replay-scheduler")
-    scheduler = Scheduler(name="replay")
-    try:
-        scheduler.add_task("nightly", record_call, interval_seconds=2)
-        running = scheduler_loop.submit(scheduler.start())
-        deadline = time.monotonic() + 60
-        while ("call", "") not in automations.SEEN:
-            assert time.monotonic() < deadline, "the schedule never ran its task"
-            time.sleep(0.2)
-
-        async def first_run() -> WorkflowHistory:
-            schedule = env.client.get_schedule_handle(scheduler.schedule_id("nightly"))
-            action = (await schedule.describe()).info.recent_actions[0].action
-            handle = env.client.get_workflow_handle(action.workflow_id)  # type: ignore[attr-defined]
-            await handle.result()
-            return await handle.fetch_history()
-
-        history = worker_loop.run(first_run(), timeout=60)
-        path = out / "schedule_started_task_run.json"
-        if path.exists() and not force:
-            print(f"{path.name}: kept (recorded by older code; --force replaces it)")
-        else:
-            path.write_text(dump(history))
-            print(f"{path.name}: {history.workflow_id}")
-        scheduler.stop()
-        running.result(timeout=30)
-        scheduler.remove_task("nightly")
-    finally:
-        scheduler_loop.stop()
-        engine.restore(previous)
-        try:
-            worker_loop.run(stop(env, worker), timeout=60)
-        finally:
-            worker_loop.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
