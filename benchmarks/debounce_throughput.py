@@ -4,8 +4,14 @@
 
 Baseline: the same number of ``client.start_workflow(..., start_signal=...)`` calls made
 directly with temporalio to a minimal collecting workflow, on the same dev server in the
-same run. Prints items/s for both, the ratio (ours / raw), and checks that the
-debounced run produced exactly one flush per key holding every item exactly once.
+same run. Prints items/s for both, the ratio (ours / raw) beside its aim, and checks
+that the debounced run produced exactly one flush per key holding every item exactly
+once. Exits 1 when the ratio misses the aim or a check fails.
+
+Aim: at least 0.75x raw. Both sides make one signal-with-start per call; ours adds the
+task's payload conversion and its queue choice per call, measured at 0.83x on the
+shared 2-core box, and 0.75 leaves room for that machine's noise while a regression
+(an extra round trip per call would halve it) still misses.
 """
 
 from __future__ import annotations
@@ -70,7 +76,11 @@ async def _fan_out(count: int, concurrency: int, send: Any) -> float:
     return time.perf_counter() - started
 
 
-async def main(items: int, keys: int, concurrency: int) -> None:
+AIM = 0.75  # ours/raw items per second, at least
+
+
+async def main(items: int, keys: int, concurrency: int) -> bool:
+    """Run both sides and print the figures; whether the aim and the checks were met."""
     server = DevServer(ui=False)
     server.start()
     try:
@@ -103,9 +113,13 @@ async def main(items: int, keys: int, concurrency: int) -> None:
     flushes = sum(len(batches) for batches in flushed.values())
     print(f"raw temporalio signal-with-start: {items / raw_seconds:8.0f} items/s")
     print(f"debounce_task:                    {items / our_seconds:8.0f} items/s")
-    print(f"ratio (debounce_task / raw):      {raw_seconds / our_seconds:8.2f}")
-    print(f"flushes: {flushes} (expected {keys}); items delivered exactly once: "
-          f"{delivered == list(range(items))}")
+    ratio = raw_seconds / our_seconds
+    exactly_once = delivered == list(range(items))
+    print(f"ratio (debounce_task / raw):      {ratio:8.2f}   aim: at least {AIM}")
+    print(f"flushes: {flushes} (expected {keys}); items delivered exactly once: {exactly_once}")
+    ok = ratio >= AIM and flushes == keys and exactly_once
+    print("PASS" if ok else "MISS")
+    return ok
 
 
 if __name__ == "__main__":
@@ -114,8 +128,8 @@ if __name__ == "__main__":
     parser.add_argument("--keys", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
-    asyncio.run(main(args.items, args.keys, args.concurrency))
+    met = asyncio.run(main(args.items, args.keys, args.concurrency))
     sys.stdout.flush()
     import os
 
-    os._exit(0)  # temporalio's interpreter-shutdown crash (sdk-python#300)
+    os._exit(0 if met else 1)  # os._exit: temporalio's shutdown crash (sdk-python#300)
