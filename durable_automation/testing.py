@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -34,6 +35,7 @@ from typing import Any, Self
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Interceptor
 
 from ._binaries import test_server_path
 from ._client.connect import data_converter
@@ -57,9 +59,17 @@ class TimeMachine:
     """A time-skipping Temporal test server, a worker for every registered automation, and
     ``engine`` bound to both. Use as ``with`` or ``async with``; see :func:`time_machine`."""
 
-    def __init__(self, *, task_queue: str | None = None, settle_timeout: float = 30.0) -> None:
+    def __init__(self, *, task_queue: str | None = None, settle_timeout: float = 30.0,
+                 interceptors: Sequence[Interceptor] = ()) -> None:
+        """Args:
+            task_queue: The queue its worker serves (default: a fresh one).
+            settle_timeout: Longest :meth:`settle` waits for runs to react, in seconds.
+            interceptors: temporalio worker interceptors for its worker (a test that
+                needs to see or shape workflow tasks, as with a worker of your own).
+        """
         self.task_queue = task_queue or f"time-machine-{uuid.uuid4().hex[:8]}"
         self.settle_timeout = settle_timeout
+        self.interceptors = tuple(interceptors)
         self.env: WorkflowEnvironment | None = None
         self._loop_thread: LoopThread | None = None
         self._worker: AutomationWorker | None = None
@@ -75,7 +85,8 @@ class TimeMachine:
         )
         self._stack.enter_context(self.env.auto_time_skipping_disabled())
         self._worker = AutomationWorker(self.env.client, self.task_queue, bind_engine=False,
-                                        graceful_shutdown=timedelta(seconds=1))
+                                        graceful_shutdown=timedelta(seconds=1),
+                                        interceptors=self.interceptors)
         await self._worker.__aenter__()
 
     async def _astop(self) -> None:

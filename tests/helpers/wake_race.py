@@ -33,7 +33,6 @@ from temporalio.worker import (
 )
 
 from durable_automation.testing import TimeMachine
-from durable_automation.worker import AutomationWorker
 
 __all__ = ["BOUND", "HELD", "HOLD", "LEAD", "HoldingTimeMachine", "advance_bounded",
            "sleep_until_just_before", "timer_events"]
@@ -70,22 +69,8 @@ class _HoldingInbound(WorkflowInboundInterceptor):
 class HoldingTimeMachine(TimeMachine):
     """A time machine whose worker holds the task of the signals named in :data:`HELD`."""
 
-    async def _astart(self) -> None:
-        from temporalio.testing import WorkflowEnvironment
-
-        from durable_automation._binaries import test_server_path
-        from durable_automation._client.connect import data_converter
-        from durable_automation.testing import _quiet_runtime
-
-        self.env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=test_server_path(), data_converter=data_converter(),
-            runtime=_quiet_runtime(),
-        )
-        self._stack.enter_context(self.env.auto_time_skipping_disabled())
-        self._worker = AutomationWorker(self.env.client, self.task_queue, bind_engine=False,
-                                        graceful_shutdown=timedelta(seconds=1),
-                                        interceptors=[_HoldOneSignal()])
-        await self._worker.__aenter__()
+    def __init__(self, **options: Any) -> None:
+        super().__init__(interceptors=[_HoldOneSignal()], **options)
 
 
 def sleep_until_just_before(tm: TimeMachine, due: datetime) -> None:
