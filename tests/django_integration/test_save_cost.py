@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -182,3 +182,26 @@ def test_an_event_insert_maintains_two_indexes_only(no_forwarding):
         found = connection.introspection.get_constraints(cursor, _TABLE)
     indexes = sorted(name for name, c in found.items() if c["index"] and not c["primary_key"])
     assert indexes == ["da_event_one_live", "da_event_outbox"]
+
+
+def test_a_database_error_of_the_direct_select_is_djangos_own(no_forwarding):
+    # The direct path (SQLite, nobody watching queries) enters Django's error wrapper only
+    # when the driver raises: the caller still gets django.db's error, not sqlite3's.
+    reservation = Reservation.objects.create(checkin_at=_checkin(), status="confirmed")
+    with pytest.raises(DatabaseError) as caught, transaction.atomic():
+        with connection.cursor() as cursor:  # DDL is transactional: rolled back below
+            cursor.execute(f"ALTER TABLE {_TABLE} RENAME TO da_event_renamed")
+        reservation.status = "cancelled"
+        reservation.save()
+    assert type(caught.value).__module__ == "django.db.utils", type(caught.value)
+    assert Event.objects.filter(entity_id=str(reservation.pk)).exists()  # table is back
+
+
+def test_an_immediate_rows_time_is_not_read_back(no_forwarding):
+    # The SELECT of the save path returns ``at`` for scheduled rows only (converting it
+    # is most of a row's cost, and only a scheduled event's time is compared).
+    reservation = Reservation.objects.create(checkin_at=_checkin(), status="confirmed")
+    rows = _tracking.latest_rows(connection, "testapp.reservation", str(reservation.pk),
+                                 _tracking._tracked[Reservation].definitions)
+    at = {row.name: row.at for row in rows}
+    assert at["reservation_confirmed"] is None and at["checkin_due"] is not None
