@@ -21,7 +21,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from ._definitions import EventDefinition
 from .models import Event
 
-__all__ = ["Row", "insert_rows", "latest_rows"]
+__all__ = ["Row", "direct", "insert_rows", "latest_rows"]
 
 _TABLE = Event._meta.db_table
 
@@ -53,7 +53,7 @@ def _select(count: int, qmark: bool = False) -> str:
     return sql
 
 
-def _direct(connection: BaseDatabaseWrapper) -> bool:
+def direct(connection: BaseDatabaseWrapper) -> bool:
     """Whether to skip Django's cursor: SQLite, connected, and nobody watching queries."""
     return connection.vendor == "sqlite" and connection.connection is not None and not (
         connection.force_debug_cursor or settings.DEBUG or connection.execute_wrappers)
@@ -76,7 +76,7 @@ def latest_rows(connection: BaseDatabaseWrapper, label: str, pk: str,
     instance, and building the ORM query would cost more than the plain UPDATE it
     follows. The (entity_type, entity_id, name) index answers it."""
     params = [label, pk, *[d.name for d in definitions]]
-    if _direct(connection):
+    if direct(connection):
         rows = _fetch_direct(connection, _select(len(definitions), qmark=True), params)
     else:  # logged and wrapped like any query (DEBUG, CaptureQueriesContext, tracing)
         with connection.cursor() as cursor:
@@ -214,12 +214,12 @@ def insert_rows(connection: BaseDatabaseWrapper, rows: list[dict[str, Any]],
         return dict(Event.objects.using(using).filter(
             entity_type=rows[0]["entity_type"], entity_id=rows[0]["entity_id"], name__in=names,
             created_at__gte=now).values_list("name", "id"))
-    direct = _direct(connection)
+    unwatched = direct(connection)
     bound, sql_of = _insert_template(connection)
-    sql = sql_of.get((len(rows), direct))
+    sql = sql_of.get((len(rows), unwatched))
     if sql is None:
         sql = _insert_sql(connection, len(rows))
-        sql = sql_of[(len(rows), direct)] = sql.replace("%s", "?") if direct else sql
+        sql = sql_of[(len(rows), unwatched)] = sql.replace("%s", "?") if unwatched else sql
     params: list[Any] = []
     stamp = _converter(_DATETIME, connection)(now)  # created_at and updated_at
     # Django's field conversions cost more than the INSERT they feed, so each distinct
@@ -235,7 +235,7 @@ def insert_rows(connection: BaseDatabaseWrapper, rows: list[dict[str, Any]],
                 params.append(row[key])
             else:
                 params.append(_convert(key, row[key], convert, converted, connection))
-    if direct:
+    if unwatched:
         return {name: pk for name, pk in _fetch_direct(connection, sql, params)}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

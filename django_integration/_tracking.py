@@ -28,6 +28,7 @@ from django.utils import timezone
 from ._definitions import Evaluation, EventDefinition
 from ._event_plan import Plan, plan_immediate, plan_scheduled
 from ._event_sql import Row, latest_rows
+from ._quiet import forget, quiet_memo
 from .models import Event, EventStatus
 
 __all__ = ["connect_models", "event_definitions", "tracked_models"]
@@ -171,9 +172,20 @@ def _on_post_save(sender: type[models.Model], instance: models.Model, created: b
         if not created and state.synced.get(key) == evaluations:
             return  # this transaction already brought the rows in line with these values
         state.synced.pop(key, None)
-    _sync(tracked, instance, created, connection, evaluations, state)
+        forget(connection)  # a rollback may undo this save's writes
+    quiet = quiet_memo(connection) if state is None else None
+    if quiet is not None and not created and quiet.unchanged(key, evaluations):
+        quiet.record(key, evaluations)  # nothing but this save wrote since the last sync
+        return
+    try:
+        _sync(tracked, instance, created, connection, evaluations, state)
+    except BaseException:
+        forget(connection)
+        raise
     if state is not None and len(state.synced) < _MEMO_LIMIT:
         state.synced[key] = evaluations
+    if quiet is not None:
+        quiet.record(key, evaluations)
 
 
 def _on_post_delete(sender: type[models.Model], instance: models.Model,

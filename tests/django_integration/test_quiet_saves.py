@@ -1,0 +1,138 @@
+"""Autocommit saves on SQLite: a save whose events did not change reads no Event row
+while nothing but this connection's saves wrote to the database since it last brought
+the row's events in line; anything else that wrote makes it read them again.
+
+The statements are seen with the driver's trace callback, so the direct path (which
+Django's query capture would turn off) is the one under test.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from django_integration.models import Event, EventStatus
+from tests.django_integration.testapp.models import Reservation
+
+pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's counters")
+
+_TABLE = Event._meta.db_table
+
+
+@contextmanager
+def _statements() -> Iterator[list[str]]:
+    seen: list[str] = []
+    connection.ensure_connection()
+    raw = connection.connection
+    raw.set_trace_callback(seen.append)
+    try:
+        yield seen
+    finally:
+        raw.set_trace_callback(None)
+
+
+def _event_reads(seen: list[str]) -> list[str]:
+    return [s for s in seen if s.lstrip().upper().startswith("SELECT") and _TABLE in s]
+
+
+def _checkin_due(reservation: Reservation) -> list[Event]:
+    return list(Event.objects.filter(entity_id=str(reservation.pk), name="checkin_due")
+                .order_by("id"))
+
+
+def _in_another_thread(work: object) -> None:
+    """Run ``work`` on another thread: another Django connection to the same file."""
+    def run() -> None:
+        try:
+            work()  # type: ignore[operator]
+        finally:
+            connections.close_all()
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+
+
+def test_a_save_that_changes_no_event_reads_no_event_row_while_nothing_else_wrote(
+        no_forwarding):
+    reservation = Reservation.objects.create(
+        checkin_at=timezone.now() + timedelta(days=3), status="confirmed")
+    with _statements() as seen:
+        reservation.save()
+        reservation.save()
+    assert _event_reads(seen) == []
+    assert sum("UPDATE" in s and "testapp_reservation" in s for s in seen) == 2, seen
+
+
+def test_a_commit_by_another_connection_makes_the_next_save_read_again(no_forwarding):
+    stale = Reservation.objects.create(
+        checkin_at=timezone.now() + timedelta(days=3), status="confirmed")
+    stale.save()
+
+    def cancel() -> None:
+        other = Reservation.objects.get(pk=stale.pk)
+        other.status = "pending"
+        other.save()  # cancels checkin_due, from another connection
+    _in_another_thread(cancel)
+    assert [e.status for e in _checkin_due(stale)] == [EventStatus.CANCELLED]
+    with _statements() as seen:
+        stale.save()  # confirmed again: must see the cancellation and schedule anew
+    assert _event_reads(seen)
+    assert [e.status for e in _checkin_due(stale)] == [EventStatus.CANCELLED,
+                                                       EventStatus.SCHEDULED]
+
+
+def test_event_rows_changed_by_hand_on_this_connection_are_read_again(no_forwarding):
+    reservation = Reservation.objects.create(
+        checkin_at=timezone.now() + timedelta(days=3), status="confirmed")
+    reservation.save()
+    Event.objects.filter(entity_id=str(reservation.pk), name="checkin_due").update(
+        status=EventStatus.CANCELLED)  # no post_save: only total_changes can tell
+    reservation.save()
+    assert [e.status for e in _checkin_due(reservation)] == [EventStatus.CANCELLED,
+                                                             EventStatus.SCHEDULED]
+
+
+def test_a_rolled_back_save_is_not_remembered(no_forwarding):
+    first = timezone.now() + timedelta(days=3)
+    reservation = Reservation.objects.create(checkin_at=first, status="confirmed")
+    reservation.save()
+    moved = first + timedelta(hours=2)
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        reservation.checkin_at = moved
+        reservation.save()  # moves checkin_due, then the transaction rolls back
+        raise ZeroDivisionError
+    assert [e.at for e in _checkin_due(reservation)] == [first]
+    reservation.save()  # still ``moved`` in memory: the row and its event must follow
+    assert [e.at for e in _checkin_due(reservation)] == [moved]
+
+
+def test_a_save_of_another_object_of_the_row_is_seen(no_forwarding):
+    stale = Reservation.objects.create(
+        checkin_at=timezone.now() + timedelta(days=3), status="confirmed")
+    stale.save()
+    other = Reservation.objects.get(pk=stale.pk)
+    other.status = "pending"
+    other.save()  # same connection, through post_save: remembered per row
+    stale.save()
+    assert [e.status for e in _checkin_due(stale)] == [EventStatus.CANCELLED,
+                                                       EventStatus.SCHEDULED]
+
+
+def test_a_new_connection_starts_afresh(no_forwarding):
+    reservation = Reservation.objects.create(
+        checkin_at=timezone.now() + timedelta(days=3), status="confirmed")
+    reservation.save()
+    connection.close()  # as Django does at the end of a request (CONN_MAX_AGE=0)
+    Event.objects.filter(entity_id=str(reservation.pk), name="checkin_due").update(
+        status=EventStatus.CANCELLED)
+    with _statements() as seen:
+        reservation.save()
+    assert _event_reads(seen)
+    assert [e.status for e in _checkin_due(reservation)] == [EventStatus.CANCELLED,
+                                                             EventStatus.SCHEDULED]
