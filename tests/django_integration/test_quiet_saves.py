@@ -46,6 +46,19 @@ def _checkin_due(reservation: Reservation) -> list[Event]:
                 .order_by("id"))
 
 
+def _synced() -> Reservation:
+    """A confirmed reservation whose no-op save this connection has just remembered."""
+    reservation = Reservation.objects.create(
+        checkin_at=timezone.now() + timedelta(days=3), status="confirmed")
+    reservation.save()
+    return reservation
+
+
+def _cancel_checkin_due_by_hand(reservation: Reservation) -> None:
+    Event.objects.filter(entity_id=str(reservation.pk), name="checkin_due").update(
+        status=EventStatus.CANCELLED)  # no post_save: only total_changes can tell
+
+
 def _in_another_thread(work: object) -> None:
     """Run ``work`` on another thread: another Django connection to the same file."""
     def run() -> None:
@@ -70,9 +83,7 @@ def test_a_save_that_changes_no_event_reads_no_event_row_while_nothing_else_wrot
 
 
 def test_a_commit_by_another_connection_makes_the_next_save_read_again(no_forwarding):
-    stale = Reservation.objects.create(
-        checkin_at=timezone.now() + timedelta(days=3), status="confirmed")
-    stale.save()
+    stale = _synced()
 
     def cancel() -> None:
         other = Reservation.objects.get(pk=stale.pk)
@@ -88,11 +99,8 @@ def test_a_commit_by_another_connection_makes_the_next_save_read_again(no_forwar
 
 
 def test_event_rows_changed_by_hand_on_this_connection_are_read_again(no_forwarding):
-    reservation = Reservation.objects.create(
-        checkin_at=timezone.now() + timedelta(days=3), status="confirmed")
-    reservation.save()
-    Event.objects.filter(entity_id=str(reservation.pk), name="checkin_due").update(
-        status=EventStatus.CANCELLED)  # no post_save: only total_changes can tell
+    reservation = _synced()
+    _cancel_checkin_due_by_hand(reservation)
     reservation.save()
     assert [e.status for e in _checkin_due(reservation)] == [EventStatus.CANCELLED,
                                                              EventStatus.SCHEDULED]
@@ -113,9 +121,7 @@ def test_a_rolled_back_save_is_not_remembered(no_forwarding):
 
 
 def test_a_save_of_another_object_of_the_row_is_seen(no_forwarding):
-    stale = Reservation.objects.create(
-        checkin_at=timezone.now() + timedelta(days=3), status="confirmed")
-    stale.save()
+    stale = _synced()
     other = Reservation.objects.get(pk=stale.pk)
     other.status = "pending"
     other.save()  # same connection, through post_save: remembered per row
@@ -125,12 +131,9 @@ def test_a_save_of_another_object_of_the_row_is_seen(no_forwarding):
 
 
 def test_a_new_connection_starts_afresh(no_forwarding):
-    reservation = Reservation.objects.create(
-        checkin_at=timezone.now() + timedelta(days=3), status="confirmed")
-    reservation.save()
+    reservation = _synced()
     connection.close()  # as Django does at the end of a request (CONN_MAX_AGE=0)
-    Event.objects.filter(entity_id=str(reservation.pk), name="checkin_due").update(
-        status=EventStatus.CANCELLED)
+    _cancel_checkin_due_by_hand(reservation)  # on the new connection
     with _statements() as seen:
         reservation.save()
     assert _event_reads(seen)
