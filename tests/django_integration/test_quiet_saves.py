@@ -8,6 +8,8 @@ Django's query capture would turn off) is the one under test.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -136,6 +138,25 @@ def test_a_new_connection_starts_afresh(no_forwarding):
     _cancel_checkin_due_by_hand(reservation)  # on the new connection
     with _statements() as seen:
         reservation.save()
+    assert _event_reads(seen)
+    assert [e.status for e in _checkin_due(reservation)] == [EventStatus.CANCELLED,
+                                                             EventStatus.SCHEDULED]
+
+
+def test_a_commit_by_another_process_makes_the_next_save_read_again(no_forwarding):
+    reservation = _synced()
+    path = connection.settings_dict["NAME"]
+    script = (
+        "import sqlite3, sys\n"
+        "db = sqlite3.connect(sys.argv[1])\n"
+        f"db.execute(\"UPDATE {_TABLE} SET status = 'cancelled' WHERE entity_id = ? "
+        "AND name = 'checkin_due'\", (sys.argv[2],))\n"
+        "db.commit()\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path), str(reservation.pk)],
+                   check=True, timeout=30)
+    with _statements() as seen:
+        reservation.save()  # must see the other process's cancellation
     assert _event_reads(seen)
     assert [e.status for e in _checkin_due(reservation)] == [EventStatus.CANCELLED,
                                                              EventStatus.SCHEDULED]
