@@ -21,7 +21,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from ._definitions import EventDefinition
 from .models import Event
 
-__all__ = ["Row", "direct", "insert_rows", "latest_rows"]
+__all__ = ["Row", "direct", "insert_rows", "latest_rows", "versioned_rows"]
 
 _TABLE = Event._meta.db_table
 
@@ -82,6 +82,32 @@ def latest_rows(connection: BaseDatabaseWrapper, label: str, pk: str,
         with connection.cursor() as cursor:
             cursor.execute(_select(len(definitions)), params)
             rows = cursor.fetchall()
+    return _rows(connection, rows)
+
+
+_versioned_sql: dict[int, str] = {}
+
+
+def versioned_rows(connection: BaseDatabaseWrapper, label: str, pk: str,
+                   definitions: Sequence[EventDefinition]) -> tuple[list[Row], int]:
+    """SQLite's direct path only: :func:`latest_rows`, and ``PRAGMA data_version`` read by
+    the same statement (one read transaction), so the version is exactly that of the
+    rows returned (``_quiet`` remembers it). The pragma's one row is joined to the
+    instance's rows (none: one row of NULLs), and the index still answers the lookup."""
+    count = len(definitions)
+    sql = _versioned_sql.get(count)
+    if sql is None:
+        sql = _versioned_sql[count] = (
+            f"SELECT v.data_version, e.id, e.name, e.status, "
+            f"CASE WHEN e.scheduled THEN e.at END, e.delivery_attempts "
+            f"FROM pragma_data_version AS v LEFT JOIN {_TABLE} AS e "
+            f"ON e.entity_type = ? AND e.entity_id = ? AND e.name IN "
+            f"({', '.join(['?'] * count)})")
+    fetched = _fetch_direct(connection, sql, [label, pk, *[d.name for d in definitions]])
+    return _rows(connection, [row[1:] for row in fetched if row[1] is not None]), fetched[0][0]
+
+
+def _rows(connection: BaseDatabaseWrapper, rows: list[Any]) -> list[Row]:
     # Backends that store naive UTC (SQLite, MySQL) convert like the ORM would.
     convert = getattr(connection.ops, "convert_datetimefield_value", None)
     if convert is None or not rows:

@@ -28,7 +28,7 @@ from django.utils import timezone
 from ._definitions import Evaluation, EventDefinition
 from ._event_plan import Plan, plan_immediate, plan_scheduled
 from ._event_sql import Row, latest_rows
-from ._quiet import forget, quiet_memo
+from ._quiet import QuietMemo, forget, quiet_memo
 from .models import Event, EventStatus
 
 __all__ = ["connect_models", "event_definitions", "tracked_models"]
@@ -178,7 +178,7 @@ def _on_post_save(sender: type[models.Model], instance: models.Model, created: b
         quiet.record(key, evaluations)  # nothing but this save wrote since the last sync
         return
     try:
-        _sync(tracked, instance, created, connection, evaluations, state)
+        _sync(tracked, instance, created, connection, evaluations, state, quiet)
     except BaseException:
         forget(connection)
         raise
@@ -223,14 +223,17 @@ def track_save(model: type[models.Model], instance: models.Model, created: bool,
 
 def _sync(tracked: _Tracked, instance: models.Model, created: bool,
           connection: BaseDatabaseWrapper, evaluations: Sequence[Evaluation],
-          state: _Transaction | None, *, retrying: bool = False) -> list[int]:
+          state: _Transaction | None, quiet: QuietMemo | None = None, *,
+          retrying: bool = False) -> list[int]:
     if created and not any(e.holds or e.error for e in evaluations):
         return []  # the common case of a new row with no event: no query at all
     label = tracked.label
     pk = str(instance.pk)
     latest: dict[str, Row] = {}
     if not created:
-        for row in latest_rows(connection, label, pk, tracked.definitions):
+        rows = latest_rows(connection, label, pk, tracked.definitions) if quiet is None \
+            else quiet.read(connection, label, pk, tracked.definitions)
+        for row in rows:
             if row.name not in latest or latest[row.name].pk < row.pk:
                 latest[row.name] = row
     now = timezone.now()
@@ -264,7 +267,8 @@ def _sync(tracked: _Tracked, instance: models.Model, created: bool,
         again = tracked.only(plan.conflicts)
         evaluated = dict(zip([d.name for d in tracked.definitions], evaluations, strict=True))
         changed += _sync(again, instance, False, connection,
-                         [evaluated[d.name] for d in again.definitions], state, retrying=True)
+                         [evaluated[d.name] for d in again.definitions], state, quiet,
+                         retrying=True)
     return changed
 
 

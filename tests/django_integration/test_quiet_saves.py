@@ -8,6 +8,7 @@ Django's query capture would turn off) is the one under test.
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -75,8 +76,7 @@ def _in_another_thread(work: object) -> None:
 
 def test_a_save_that_changes_no_event_reads_no_event_row_while_nothing_else_wrote(
         no_forwarding):
-    reservation = Reservation.objects.create(
-        checkin_at=timezone.now() + timedelta(days=3), status="confirmed")
+    reservation = _synced()  # its save read the rows, and the database's version
     with _statements() as seen:
         reservation.save()
         reservation.save()
@@ -160,3 +160,36 @@ def test_a_commit_by_another_process_makes_the_next_save_read_again(no_forwardin
     assert _event_reads(seen)
     assert [e.status for e in _checkin_due(reservation)] == [EventStatus.CANCELLED,
                                                              EventStatus.SCHEDULED]
+
+
+def test_a_read_that_finds_a_new_version_forgets_the_other_rows(no_forwarding):
+    stale, other = _synced(), _synced()
+
+    def cancel() -> None:
+        _cancel_checkin_due_by_hand(stale)  # another connection commits
+    _in_another_thread(cancel)
+    other.status = "pending"
+    other.save()  # reads its rows, at the new version: what else was remembered is unsure
+    stale.save()
+    assert [e.status for e in _checkin_due(stale)] == [EventStatus.CANCELLED,
+                                                       EventStatus.SCHEDULED]
+
+
+def test_where_others_commit_between_saves_the_version_is_rarely_read(no_forwarding):
+    """Reading ``data_version`` costs; where another connection commits between most
+    saves it would be read for nothing, so the memo rests after each miss (for twice
+    as many saves each time) and those saves read the rows as without it."""
+    reservation = _synced()
+    other = sqlite3.connect(connection.settings_dict["NAME"])
+    try:
+        with _statements() as seen:
+            for i in range(40):
+                other.execute(f"UPDATE {_TABLE} SET error = ? WHERE entity_id = ? AND "
+                              "name = 'reservation_confirmed'", (f"touch {i}", str(reservation.pk)))
+                other.commit()
+                reservation.save()
+    finally:
+        other.close()
+    versions = [s for s in seen if "data_version" in s and not s.startswith("--")]
+    assert len(_event_reads(seen)) == 40  # every save read the rows (none was skipped)
+    assert len(versions) <= 12, len(versions)  # 80 without the rests
