@@ -5,7 +5,8 @@ mode), write or update Event rows there, and ask for delivery once the transacti
 commits (``transaction.on_commit``, once per transaction): a rollback discards both
 the rows and the request. Cost is kept low: no query at all for a new instance whose
 events do not hold, one indexed SELECT for an existing one (none for a save whose
-events this transaction already brought in line), and one INSERT for all new events.
+events this transaction already brought in line, nor on SQLite in autocommit while
+nothing else wrote: ``_quiet``), and one INSERT for all new events.
 What a save needs of its model is worked out once per model (:class:`_Tracked`).
 The writes are planned in ``_event_plan`` and the SQL is in ``_event_sql``.
 """
