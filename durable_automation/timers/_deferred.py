@@ -215,6 +215,11 @@ class CallQueue:
                     return
             item = self._items.get()
             try:
+                # An awaited call whose caller was cancelled before it began (Ctrl-C while
+                # it waited its turn) is not run; one that began can no longer be
+                # cancelled, so its result can always be set.
+                if not item.future.set_running_or_notify_cancel():
+                    continue
                 result = _run_on_engine(item.fn, item.name)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 if item.deferred:

@@ -56,3 +56,36 @@ def test_a_queued_temporal_error_is_the_sdks_own(time_machine: Any) -> None:
         assert "Thing.describe" in str(info.value)
 
     asyncio.run(main())
+
+
+def test_a_call_whose_caller_was_cancelled_before_it_began_leaves_the_queue_working(
+        time_machine: Any) -> None:
+    """Ctrl-C while ``Scheduler.start()`` waited behind another call: the queued call's
+    future was cancelled, and setting its result killed the queue's thread, so every
+    later call (the status read after the interrupt) waited forever."""
+    calls = CallQueue("test queue")
+    ran: list[str] = []
+
+    async def slow() -> None:
+        await asyncio.sleep(0.5)
+        ran.append("slow")
+
+    async def skipped() -> None:
+        ran.append("skipped")
+
+    async def after() -> str:
+        ran.append("after")
+        return "after"
+
+    async def main() -> None:
+        first = asyncio.ensure_future(calls.acall(slow, name="Thing.first"))
+        waiting = asyncio.ensure_future(calls.acall(skipped, name="Thing.second"))
+        await asyncio.sleep(0.1)  # both queued; the first is running
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await first
+        assert await asyncio.wait_for(calls.acall(after, name="Thing.third"), 10) == "after"
+
+    asyncio.run(main())
+    assert ran == ["slow", "after"]  # a call cancelled before it began does not run
