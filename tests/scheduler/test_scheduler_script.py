@@ -93,6 +93,16 @@ CTRL_C = textwrap.dedent('''
 ''')
 
 
+# Started as from a terminal, where SIGINT has its default action. A CI job run in the
+# background inherits SIGINT ignored (non-interactive shells ignore it for background
+# commands), and Python then installs no KeyboardInterrupt: the script's Ctrl-C would
+# be lost, whatever the code under test does.
+_AS_FROM_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
 def _ctrl_c(server: object, tmp_path: Path, after: float) -> list[str]:
     script = tmp_path / "ctrl_c_scheduler.py"
     script.write_text(CTRL_C)
@@ -100,7 +110,8 @@ def _ctrl_c(server: object, tmp_path: Path, after: float) -> list[str]:
            if not k.startswith(("DURABLE_AUTOMATION", "DJANGO"))}
     env["DURABLE_AUTOMATION_ADDRESS"] = server.address  # type: ignore[attr-defined]
     result = subprocess.run(
-        [sys.executable, str(script), f"ctrlc{uuid.uuid4().hex[:8]}", str(after)],
+        [sys.executable, "-c", _AS_FROM_A_TERMINAL, str(script), f"ctrlc{uuid.uuid4().hex[:8]}",
+         str(after)],
         check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
